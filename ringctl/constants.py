@@ -1,0 +1,21 @@
+"""Names shared by the worker, the client, the workflow and the tests."""
+
+from temporalio.common import SearchAttributeKey
+
+#: Task queue the worker polls and releases are started on.
+TASK_QUEUE = "ringctl"
+
+#: Workflow ids are ``ringctl-release-<service>``: one release per service at a time.
+WORKFLOW_ID_PREFIX = "ringctl-release-"
+
+#: Custom search attributes (Keyword) so the Temporal UI can filter releases.
+SA_SERVICE = SearchAttributeKey.for_keyword("RingctlService")
+SA_VERSION = SearchAttributeKey.for_keyword("RingctlVersion")
+SA_RING = SearchAttributeKey.for_keyword("RingctlRing")
+SA_STATE = SearchAttributeKey.for_keyword("RingctlState")
+SEARCH_ATTRIBUTES = (SA_SERVICE, SA_VERSION, SA_RING, SA_STATE)
+
+
+def workflow_id_for(service: str) -> str:
+    """The workflow id of a service's release (the per-service lock)."""
+    return f"{WORKFLOW_ID_PREFIX}{service}"

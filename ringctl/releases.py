@@ -1,0 +1,171 @@
+"""Release operations for the CLI and for pipelines: start, command, query, list.
+
+Every refusal becomes a :class:`~ringctl.errors.ReleaseError` with a message
+meant for a person; nothing is changed when a command is refused.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from ringctl.constants import SA_RING, SA_SERVICE, SA_STATE, SA_VERSION, TASK_QUEUE, workflow_id_for
+from ringctl.errors import ReleaseError
+from ringctl.plan import Plan
+from workflows.models import Command, CommandResult, ReleaseInput, ReleaseState, ReleaseStatus
+from workflows.ring_release import RingRelease
+
+
+def release_id_for(service: str, version: str) -> str:
+    """A release's id: ``<service>@<version>``."""
+    return f"{service}@{version}"
+
+
+def service_of(release: str) -> str:
+    """The service named by a release id (``checkout@1.2.3``) or a bare service name."""
+    return release.split("@", 1)[0]
+
+
+async def start_release(
+    client: Client,
+    plan: Plan,
+    *,
+    service: str,
+    version: str,
+    started_by: str,
+    image: str | None = None,
+    task_queue: str = TASK_QUEUE,
+) -> WorkflowHandle[RingRelease, ReleaseStatus]:
+    """Start a release; refuse when the service is unknown or already has one in flight."""
+    try:
+        spec = plan.service(service)
+    except KeyError:
+        known = ", ".join(s.name for s in plan.services)
+        raise ReleaseError(f"unknown service {service!r}; the plan has: {known}") from None
+    release_id = release_id_for(service, version)
+    request = ReleaseInput(
+        release_id=release_id,
+        service=service,
+        version=version,
+        image=image or f"{spec.image}:{version}",
+        plan=plan,
+        started_by=started_by,
+    )
+    try:
+        return await client.start_workflow(
+            RingRelease.run,
+            request,
+            id=workflow_id_for(service),
+            task_queue=task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+            search_attributes=TypedSearchAttributes(
+                [
+                    SearchAttributePair(SA_SERVICE, service),
+                    SearchAttributePair(SA_VERSION, version),
+                    SearchAttributePair(SA_STATE, str(ReleaseState.PENDING)),
+                ]
+            ),
+        )
+    except WorkflowAlreadyStartedError:
+        running = await _describe_running(client, service)
+        raise ReleaseError(
+            f"service {service!r} already has a release in flight: {running}; "
+            "wait for it to end, or roll it back or abort it first"
+        ) from None
+
+
+async def _describe_running(client: Client, service: str) -> str:
+    try:
+        status = await get_status(client, service)
+    except ReleaseError:
+        return "(status unavailable)"
+    return f"{status.release_id} ({status.state})"
+
+
+def handle_for(client: Client, release: str) -> WorkflowHandle[RingRelease, ReleaseStatus]:
+    """The workflow handle of a release id or service name (its latest run)."""
+    return client.get_workflow_handle_for(RingRelease.run, workflow_id_for(service_of(release)))
+
+
+async def get_status(client: Client, release: str) -> ReleaseStatus:
+    """The release's status; works for running and ended releases."""
+    try:
+        status = await handle_for(client, release).query(RingRelease.status)
+    except RPCError as exc:
+        raise _not_found(release, exc) from None
+    if "@" in release and status.release_id != release:
+        raise ReleaseError(f"release {release} is not the latest release of its service; that is {status.release_id}")
+    return status
+
+
+async def send(client: Client, release: str, update: Any, command: Command) -> CommandResult:
+    """Send a command (an Update) to a release; a refusal raises :class:`ReleaseError`."""
+    handle = handle_for(client, release)
+    if "@" in release and command.release_id is None:
+        command = command.model_copy(update={"release_id": release})
+    try:
+        result: CommandResult = await handle.execute_update(update, command)
+    except WorkflowUpdateFailedError as exc:
+        raise ReleaseError(f"{release}: refused: {_cause(exc)}") from None
+    except RPCError as exc:
+        if exc.status is RPCStatusCode.NOT_FOUND:
+            description = await _ended(handle)
+            raise ReleaseError(f"{release}: refused: {description}") from None
+        raise ReleaseError(f"{release}: {exc.message}") from None
+    return result
+
+
+async def wait_result(client: Client, release: str) -> ReleaseStatus:
+    """Wait until the release ends and return its final status."""
+    return await handle_for(client, release).result()
+
+
+async def list_releases(client: Client, service: str | None = None, state: str | None = None) -> list[dict[str, Any]]:
+    """Releases known to Temporal visibility, newest first, filtered by service and state."""
+    clauses = ["WorkflowType = 'RingRelease'"]
+    if service:
+        clauses.append(f"RingctlService = '{service}'")
+    if state:
+        clauses.append(f"RingctlState = '{state}'")
+    rows = []
+    async for execution in client.list_workflows(" AND ".join(clauses)):
+        attrs = execution.typed_search_attributes
+        rows.append(
+            {
+                "release_id": release_id_for(attrs.get(SA_SERVICE) or "?", attrs.get(SA_VERSION) or "?"),
+                "state": attrs.get(SA_STATE),
+                "ring": attrs.get(SA_RING) or None,
+                "started_at": execution.start_time.isoformat(),
+                "closed_at": execution.close_time.isoformat() if execution.close_time else None,
+                "workflow_id": execution.id,
+                "run_id": execution.run_id,
+            }
+        )
+    return rows
+
+
+async def _ended(handle: WorkflowHandle[Any, Any]) -> str:
+    try:
+        description = await handle.describe()
+    except RPCError:
+        return f"no release found (workflow {handle.id})"
+    if description.status is not WorkflowExecutionStatus.RUNNING:
+        return f"the release has ended ({description.status.name.lower() if description.status else 'unknown'})"
+    return "the release is not accepting commands"
+
+
+def _not_found(release: str, exc: RPCError) -> ReleaseError:
+    if exc.status is RPCStatusCode.NOT_FOUND:
+        return ReleaseError(f"no release found for {release!r}")
+    return ReleaseError(f"{release}: {exc.message}")
+
+
+def _cause(exc: BaseException) -> str:
+    while exc.__cause__ is not None:
+        exc = exc.__cause__
+    return getattr(exc, "message", None) or str(exc)

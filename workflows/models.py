@@ -1,0 +1,191 @@
+"""Inputs, messages and the status model of the ``RingRelease`` workflow.
+
+Every model is a pydantic model carried by ``temporalio.contrib.pydantic``;
+new fields must have defaults so histories of running releases still decode.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from activities.models import GateResult, UndoRecord
+from ringctl.plan import Plan
+
+
+class Message(BaseModel):
+    """Base of workflow messages."""
+
+    model_config = ConfigDict(frozen=True)
+
+
+class ReleaseState(StrEnum):
+    """Where a release is. The last four end it."""
+
+    PENDING = "pending"
+    AWAITING_APPROVAL = "awaiting_approval"
+    DEPLOYING = "deploying"
+    VERIFYING = "verifying"
+    BAKING = "baking"
+    HOLDING = "holding"
+    PAUSED = "paused"
+    HALTED = "halted"
+    ROLLING_BACK = "rolling_back"
+    COMPLETED = "completed"
+    ROLLED_BACK = "rolled_back"
+    ABORTED = "aborted"
+    FAILED = "failed"
+
+    @property
+    def is_final(self) -> bool:
+        """Whether the release has ended."""
+        return self in (ReleaseState.COMPLETED, ReleaseState.ROLLED_BACK, ReleaseState.ABORTED, ReleaseState.FAILED)
+
+
+class RingState(StrEnum):
+    """Where one ring is."""
+
+    PENDING = "pending"
+    AWAITING_APPROVAL = "awaiting_approval"
+    DEPLOYING = "deploying"
+    BAKING = "baking"
+    HOLDING = "holding"
+    PROMOTED = "promoted"
+    FAILED = "failed"
+    HALTED = "halted"
+    ROLLING_BACK = "rolling_back"
+    ROLLED_BACK = "rolled_back"
+
+
+class RegionState(StrEnum):
+    """Where one region is."""
+
+    PENDING = "pending"
+    DEPLOYING = "deploying"
+    VERIFYING = "verifying"
+    HEALTHY = "healthy"
+    PROMOTED = "promoted"
+    FAILED = "failed"
+    ROLLING_BACK = "rolling_back"
+    ROLLED_BACK = "rolled_back"
+
+
+class ReleaseInput(Message):
+    """Start a release of ``service`` at ``version`` through ``plan``."""
+
+    release_id: str
+    service: str
+    version: str
+    image: str
+    plan: Plan
+    started_by: str
+
+
+class Event(Message):
+    """One entry of the release's audit log: who did what, when and why."""
+
+    at: datetime
+    actor: str
+    action: str
+    ring: str | None = None
+    region: str | None = None
+    detail: str = ""
+
+
+class Approval(Message):
+    """An approval given to a ring."""
+
+    approver: str
+    comment: str = ""
+    at: datetime
+
+
+class RegionStatus(BaseModel):
+    """A region's state within its ring."""
+
+    name: str
+    state: RegionState = RegionState.PENDING
+    since: datetime | None = None
+    message: str = ""
+    image: str | None = None
+
+
+class RingStatus(BaseModel):
+    """A ring's state, its regions and its latest gate results."""
+
+    name: str
+    state: RingState = RingState.PENDING
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    approval_required: bool = False
+    approvals: list[Approval] = Field(default_factory=list)
+    regions: list[RegionStatus]
+    gate_results: list[GateResult] = Field(default_factory=list)
+    message: str = ""
+
+
+class ReleaseStatus(BaseModel):
+    """Everything ``ringctl status`` shows; the ``status`` query returns it."""
+
+    release_id: str
+    service: str
+    version: str
+    image: str
+    state: ReleaseState
+    paused: bool = False
+    current_ring: str | None = None
+    reason: str = ""
+    started_by: str
+    started_at: datetime
+    updated_at: datetime
+    rings: list[RingStatus]
+    events: list[Event] = Field(default_factory=list)
+    undo_records: list[UndoRecord] = Field(default_factory=list)
+
+
+class Command(Message):
+    """Base of every human command: who acts and, optionally, which release they mean."""
+
+    by: str
+    release_id: str | None = Field(default=None, description="refuse the command unless this is the release")
+
+
+class ApproveRequest(Command):
+    """Approve promotion into ``ring``."""
+
+    ring: str
+    comment: str = ""
+
+
+class RollbackRequest(Command):
+    """Roll back every region this release changed."""
+
+    reason: str
+
+
+class PauseRequest(Command):
+    """Stop advancing until resumed (gates keep being evaluated)."""
+
+    reason: str = ""
+
+
+class ResumeRequest(Command):
+    """Resume after a pause, or retry the ring after a halt."""
+
+    reason: str = ""
+
+
+class AbortRequest(Command):
+    """End the release where it is, without rolling back."""
+
+    reason: str
+
+
+class CommandResult(Message):
+    """What an accepted command did."""
+
+    release_id: str
+    state: ReleaseState
+    message: str

@@ -1,0 +1,505 @@
+"""The ``RingRelease`` workflow: one release of one service through staging and the rings.
+
+Deterministic orchestration only: every effect is an activity, every wait a
+durable timer or condition, every timestamp ``workflow.now()``. Human commands
+are Updates whose validators refuse what is not allowed now, so a refused
+command writes nothing to the history.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.gates import GateActivities, combine
+    from activities.models import (
+        DeployInput,
+        EvaluateGatesInput,
+        GateDecision,
+        RollbackInput,
+        RolloutState,
+        Target,
+        UndoRecord,
+        WaitRolloutInput,
+    )
+    from activities.region import RegionActivities
+    from ringctl.constants import SA_RING, SA_STATE
+    from ringctl.plan import OnFailure, Region, Ring
+    from workflows.models import (
+        AbortRequest,
+        Approval,
+        ApproveRequest,
+        Command,
+        CommandResult,
+        Event,
+        PauseRequest,
+        RegionState,
+        RegionStatus,
+        ReleaseInput,
+        ReleaseState,
+        ReleaseStatus,
+        ResumeRequest,
+        RingState,
+        RingStatus,
+        RollbackRequest,
+    )
+
+DEPLOY_TIMEOUT = timedelta(minutes=2)
+GATE_TIMEOUT = timedelta(minutes=2)
+ROLLBACK_TIMEOUT = timedelta(minutes=2)
+ROLLOUT_HEARTBEAT = timedelta(seconds=30)
+#: Deploy and gate calls: a few retries with backoff, then the region or evaluation fails cleanly.
+RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30), maximum_attempts=5)
+#: Rollback matters more than anything else: keep trying longer.
+ROLLBACK_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1), maximum_attempts=10
+)
+#: Gate results kept per ring for ``status`` (older ones are dropped; failures stay in the event log).
+GATE_RESULTS_KEPT = 200
+
+
+class RingFailed(Exception):
+    """A ring's rollout or gate failed; the ring's ``on_failure`` decides what happens next."""
+
+
+def _rejected(message: str) -> ApplicationError:
+    return ApplicationError(message, type="CommandRejected", non_retryable=True)
+
+
+def _cause(error: BaseException) -> str:
+    while error.__cause__ is not None:
+        error = error.__cause__
+    return str(error)
+
+
+@workflow.defn
+class RingRelease:
+    """Release one service version: staging, then each ring in order, gated; roll back or halt on failure."""
+
+    @workflow.init
+    def __init__(self, request: ReleaseInput) -> None:
+        self._request = request
+        self._stages = request.plan.stages
+        self._service = request.plan.service(request.service)
+        now = workflow.now()
+        self._status = ReleaseStatus(
+            release_id=request.release_id,
+            service=request.service,
+            version=request.version,
+            image=request.image,
+            state=ReleaseState.PENDING,
+            started_by=request.started_by,
+            started_at=now,
+            updated_at=now,
+            rings=[
+                RingStatus(
+                    name=ring.name,
+                    approval_required=ring.approval.required,
+                    regions=[RegionStatus(name=region.name) for region in ring.regions],
+                )
+                for ring in self._stages
+            ],
+        )
+        self._state = ReleaseState.PENDING
+        self._paused = False
+        self._resume_requested = False
+        self._interrupt: RollbackRequest | AbortRequest | None = None
+        self._deploys_in_flight: set[asyncio.Task[None]] = set()
+
+    @workflow.run
+    async def run(self, request: ReleaseInput) -> ReleaseStatus:
+        """Drive the release to an end state and return its final status."""
+        self._event(request.started_by, "start", detail=f"{request.service} {request.version} ({request.image})")
+        progress = asyncio.create_task(self._advance())
+        await workflow.wait_condition(lambda: progress.done() or self._interrupt is not None)
+        failure: str | None = None
+        if progress.done():
+            failure = progress.result()
+        else:
+            progress.cancel()
+            try:
+                await progress
+            except asyncio.CancelledError:
+                pass
+        interrupt = self._interrupt
+        if isinstance(interrupt, AbortRequest):
+            self._set_state(ReleaseState.ABORTED, f"aborted by {interrupt.by}: {interrupt.reason}")
+        elif isinstance(interrupt, RollbackRequest):
+            await self._rollback_all(f"rollback requested by {interrupt.by}: {interrupt.reason}")
+        elif failure is not None:
+            await self._rollback_all(failure)
+        else:
+            self._set_state(ReleaseState.COMPLETED, "every ring promoted")
+            self._event("ringctl", "complete")
+        return self._status
+
+    # -- queries and updates -------------------------------------------------
+
+    @workflow.query
+    def status(self) -> ReleaseStatus:
+        """The release's state, rings, regions, gate results and event log."""
+        return self._status
+
+    @workflow.update
+    def approve(self, request: ApproveRequest) -> CommandResult:
+        """Approve promotion into a ring that is waiting for approval."""
+        ring = self._ring_status(request.ring)
+        ring.approvals.append(Approval(approver=request.by, comment=request.comment, at=workflow.now()))
+        self._event(request.by, "approve", ring=request.ring, detail=request.comment)
+        return self._result(f"ring {request.ring} approved by {request.by}")
+
+    @approve.validator
+    def _check_approve(self, request: ApproveRequest) -> None:
+        self._check_command(request)
+        names = [ring.name for ring in self._stages]
+        if request.ring not in names:
+            raise _rejected(f"unknown ring {request.ring!r}; the rings are {', '.join(names)}")
+        ring = self._ring_status(request.ring)
+        if ring.state is not RingState.AWAITING_APPROVAL:
+            raise _rejected(f"ring {request.ring!r} is not waiting for approval (it is {ring.state})")
+        approvers = self._stages[names.index(request.ring)].approval.approvers
+        if approvers and request.by not in approvers:
+            raise _rejected(f"{request.by!r} may not approve ring {request.ring!r}; approvers: {', '.join(approvers)}")
+        if any(a.approver == request.by for a in ring.approvals):
+            raise _rejected(f"{request.by!r} has already approved ring {request.ring!r}")
+
+    @workflow.update
+    def rollback(self, request: RollbackRequest) -> CommandResult:
+        """Roll back every region this release changed, in reverse ring order."""
+        self._interrupt = request
+        self._event(request.by, "rollback", detail=request.reason)
+        return self._result("rollback started")
+
+    @rollback.validator
+    def _check_rollback(self, request: RollbackRequest) -> None:
+        self._check_command(request)
+        if self._interrupt is not None or self._state is ReleaseState.ROLLING_BACK:
+            raise _rejected(f"release {self._request.release_id} is already {self._state_text()}")
+
+    @workflow.update
+    def pause(self, request: PauseRequest) -> CommandResult:
+        """Stop advancing: no new deploy or promotion until resumed; gates keep running."""
+        self._paused = True
+        self._event(request.by, "pause", detail=request.reason)
+        self._publish()
+        return self._result("paused")
+
+    @pause.validator
+    def _check_pause(self, request: PauseRequest) -> None:
+        self._check_command(request)
+        if self._paused:
+            raise _rejected(f"release {self._request.release_id} is already paused")
+        if self._interrupt is not None or self._state is ReleaseState.ROLLING_BACK:
+            raise _rejected(f"release {self._request.release_id} is {self._state_text()}; nothing to pause")
+
+    @workflow.update
+    def resume(self, request: ResumeRequest) -> CommandResult:
+        """Resume a paused release, or retry the halted ring."""
+        if self._paused:
+            self._paused = False
+            message = "resumed"
+        else:
+            self._resume_requested = True
+            message = "retrying the halted ring"
+        self._event(request.by, "resume", detail=request.reason)
+        self._publish()
+        return self._result(message)
+
+    @resume.validator
+    def _check_resume(self, request: ResumeRequest) -> None:
+        self._check_command(request)
+        if not self._paused and self._state is not ReleaseState.HALTED:
+            raise _rejected(f"release {self._request.release_id} is {self._state_text()}: neither paused nor halted")
+
+    @workflow.update
+    def abort(self, request: AbortRequest) -> CommandResult:
+        """End the release where it is, without rolling back."""
+        self._interrupt = request
+        self._event(request.by, "abort", detail=request.reason)
+        return self._result("aborting; regions stay as they are")
+
+    @abort.validator
+    def _check_abort(self, request: AbortRequest) -> None:
+        self._check_command(request)
+        if self._interrupt is not None or self._state is ReleaseState.ROLLING_BACK:
+            raise _rejected(f"release {self._request.release_id} is already {self._state_text()}")
+
+    def _check_command(self, command: Command) -> None:
+        if command.release_id is not None and command.release_id != self._request.release_id:
+            raise _rejected(
+                f"release {command.release_id} is not running; the current release of "
+                f"{self._request.service} is {self._request.release_id}"
+            )
+        if self._state.is_final:
+            raise _rejected(f"release {self._request.release_id} has ended ({self._state})")
+
+    # -- progress --------------------------------------------------------------
+
+    async def _advance(self) -> str | None:
+        """Run every ring; return the failure to roll back for, or None when all are promoted."""
+        for index, ring in enumerate(self._stages):
+            while True:
+                try:
+                    await self._run_ring(index, ring)
+                    break
+                except RingFailed as failure:
+                    reason = f"ring {ring.name} failed: {failure}"
+                    self._ring_status(ring.name).state = RingState.FAILED
+                    self._ring_status(ring.name).message = str(failure)
+                    self._event("ringctl", "ring_failed", ring=ring.name, detail=str(failure))
+                    if ring.on_failure is OnFailure.ROLLBACK:
+                        return reason
+                    await self._halt(ring, reason)
+        return None
+
+    async def _run_ring(self, index: int, ring: Ring) -> None:
+        status = self._status.rings[index]
+        self._status.current_ring = ring.name
+        await self._checkpoint()
+        if ring.approval.required and not status.approvals:
+            status.state = RingState.AWAITING_APPROVAL
+            self._set_state(ReleaseState.AWAITING_APPROVAL, f"waiting for approval of ring {ring.name}")
+            self._event("ringctl", "await_approval", ring=ring.name)
+            await workflow.wait_condition(lambda: bool(status.approvals))
+            await self._checkpoint()
+        if status.started_at is None:
+            status.started_at = workflow.now()
+        status.state = RingState.DEPLOYING
+        status.message = ""
+        self._set_state(ReleaseState.DEPLOYING, f"deploying ring {ring.name}")
+        await self._deploy_ring(index, ring)
+        status.state = RingState.BAKING
+        self._set_state(ReleaseState.BAKING, f"baking ring {ring.name} for {ring.bake}")
+        await self._bake(index, ring)
+        for region in status.regions:
+            self._set_region(region, RegionState.PROMOTED)
+        status.state = RingState.PROMOTED
+        status.finished_at = workflow.now()
+        self._event("ringctl", "promote", ring=ring.name)
+
+    async def _deploy_ring(self, index: int, ring: Ring) -> None:
+        """Deploy and verify the ring's regions, at most ``max_parallel`` at once; stop starting on a failure."""
+        slots = asyncio.Semaphore(ring.max_parallel)
+        failures: list[str] = []
+
+        async def one(region: Region, status: RegionStatus) -> None:
+            async with slots:
+                if failures:
+                    return
+                await self._checkpoint()
+                try:
+                    self._set_region(status, RegionState.DEPLOYING)
+                    await self._deploy_region(region)
+                    self._set_region(status, RegionState.VERIFYING)
+                    rollout = await workflow.execute_activity_method(
+                        RegionActivities.wait_rollout,
+                        WaitRolloutInput(
+                            target=self._target(region),
+                            release_id=self._request.release_id,
+                            timeout=ring.rollout_timeout,
+                        ),
+                        start_to_close_timeout=ring.rollout_timeout + timedelta(minutes=1),
+                        heartbeat_timeout=ROLLOUT_HEARTBEAT,
+                        retry_policy=RETRY,
+                    )
+                except ActivityError as error:
+                    message = _cause(error)
+                else:
+                    if rollout.state is RolloutState.COMPLETE:
+                        self._set_region(status, RegionState.HEALTHY, rollout.message)
+                        return
+                    message = rollout.message
+                self._set_region(status, RegionState.FAILED, message)
+                failures.append(f"{region.name}: {message}")
+
+        statuses = self._status.rings[index].regions
+        await asyncio.gather(*(one(region, status) for region, status in zip(ring.regions, statuses)))
+        if failures:
+            raise RingFailed("; ".join(failures))
+
+    async def _deploy_region(self, region: Region) -> None:
+        """Deploy to one region, shielded so a rollback never loses the undo record of a deploy in flight."""
+        task = asyncio.create_task(self._run_deploy(region))
+        self._deploys_in_flight.add(task)
+        task.add_done_callback(self._deploys_in_flight.discard)
+        await asyncio.shield(task)
+
+    async def _run_deploy(self, region: Region) -> None:
+        undo = await workflow.execute_activity_method(
+            RegionActivities.deploy,
+            DeployInput(
+                target=self._target(region),
+                release_id=self._request.release_id,
+                service=self._request.service,
+                version=self._request.version,
+                image=self._request.image,
+            ),
+            start_to_close_timeout=DEPLOY_TIMEOUT,
+            retry_policy=RETRY,
+        )
+        if not any(record.target.region == region.name for record in self._status.undo_records):
+            self._status.undo_records.append(undo)
+
+    async def _bake(self, index: int, ring: Ring) -> None:
+        """Wait ``ring.bake``, evaluating gates every interval; fail on the first breach.
+
+        Time spent paused or holding on missing data does not count toward the
+        bake, and the bake ends only on a passing evaluation.
+        """
+        status = self._status.rings[index]
+        remaining = ring.bake
+        interval = min((gate.interval for gate in ring.gates), default=ring.bake)
+        verdict = GateDecision.PASS if not ring.gates else None
+        while remaining > timedelta(0) or verdict is not GateDecision.PASS or self._paused:
+            if self._paused and not ring.gates:
+                await self._checkpoint()
+                continue
+            counted = not self._paused and verdict is not GateDecision.HOLD
+            step = min(interval, remaining) if counted else interval
+            if step > timedelta(0):
+                await workflow.sleep(step)
+            if counted:
+                remaining = max(remaining - step, timedelta(0))
+            if ring.gates:
+                verdict = await self._evaluate(index, ring)
+                holding = verdict is GateDecision.HOLD
+                status.state = RingState.HOLDING if holding else RingState.BAKING
+                self._set_state(
+                    ReleaseState.HOLDING if holding else ReleaseState.BAKING,
+                    f"ring {ring.name}: gates have missing data; holding" if holding else f"baking ring {ring.name}",
+                )
+
+    async def _evaluate(self, index: int, ring: Ring) -> GateDecision:
+        status = self._status.rings[index]
+        try:
+            evaluation = await workflow.execute_activity_method(
+                GateActivities.evaluate_gates,
+                EvaluateGatesInput(
+                    release_id=self._request.release_id,
+                    service=self._request.service,
+                    version=self._request.version,
+                    previous_version=None,
+                    ring=ring.name,
+                    regions=ring.regions,
+                    gates=ring.gates,
+                    prometheus_url=self._request.plan.prometheus.url,
+                ),
+                start_to_close_timeout=GATE_TIMEOUT,
+                retry_policy=RETRY,
+            )
+        except ActivityError as error:
+            self._event("ringctl", "gate_error", ring=ring.name, detail=_cause(error))
+            return GateDecision.HOLD
+        status.gate_results = [*status.gate_results, *evaluation.results][-GATE_RESULTS_KEPT:]
+        failed = [r for r in evaluation.results if r.decision is GateDecision.FAIL]
+        if failed:
+            detail = "; ".join(f"{r.gate} in {r.region}: {r.reason}" for r in failed)
+            self._event("ringctl", "gate_failed", ring=ring.name, detail=detail)
+            raise RingFailed(f"gate breach: {detail}")
+        return combine([r.decision for r in evaluation.results])
+
+    async def _halt(self, ring: Ring, reason: str) -> None:
+        """Wait for a human: ``resume`` retries the ring; ``rollback`` and ``abort`` interrupt the release."""
+        self._ring_status(ring.name).state = RingState.HALTED
+        self._resume_requested = False
+        self._set_state(ReleaseState.HALTED, f"{reason}; waiting for resume, rollback or abort")
+        self._event("ringctl", "halt", ring=ring.name, detail=reason)
+        await workflow.wait_condition(lambda: self._resume_requested)
+        self._resume_requested = False
+
+    async def _checkpoint(self) -> None:
+        """Block here while the release is paused."""
+        if self._paused:
+            await workflow.wait_condition(lambda: not self._paused)
+
+    # -- rollback ----------------------------------------------------------------
+
+    async def _rollback_all(self, reason: str) -> None:
+        """Undo every changed region, in reverse ring order, in parallel within a ring."""
+        self._set_state(ReleaseState.ROLLING_BACK, reason)
+        self._event("ringctl", "rollback_start", detail=reason)
+        if self._deploys_in_flight:
+            await asyncio.gather(*self._deploys_in_flight, return_exceptions=True)
+        ring_of = {region.name: i for i, ring in enumerate(self._stages) for region in ring.regions}
+        stuck: list[str] = []
+        for index in sorted({ring_of[r.target.region] for r in self._status.undo_records}, reverse=True):
+            ring_status = self._status.rings[index]
+            ring_status.state = RingState.ROLLING_BACK
+            records = [r for r in self._status.undo_records if ring_of[r.target.region] == index]
+            outcomes = await asyncio.gather(*(self._rollback_region(index, record) for record in records))
+            stuck += [region for region in outcomes if region is not None]
+            ring_status.state = RingState.ROLLED_BACK
+        if stuck:
+            self._set_state(ReleaseState.FAILED, f"{reason}; rollback could not finish in {', '.join(stuck)}")
+            self._event("ringctl", "rollback_failed", detail=", ".join(stuck))
+        else:
+            self._set_state(ReleaseState.ROLLED_BACK, reason)
+            self._event("ringctl", "rolled_back")
+
+    async def _rollback_region(self, index: int, undo: UndoRecord) -> str | None:
+        """Roll one region back; return its name if it could not be."""
+        status = next(r for r in self._status.rings[index].regions if r.name == undo.target.region)
+        self._set_region(status, RegionState.ROLLING_BACK)
+        try:
+            result = await workflow.execute_activity_method(
+                RegionActivities.rollback,
+                RollbackInput(undo=undo),
+                start_to_close_timeout=ROLLBACK_TIMEOUT,
+                retry_policy=ROLLBACK_RETRY,
+            )
+        except ActivityError as error:
+            self._set_region(status, RegionState.FAILED, f"rollback failed: {_cause(error)}")
+            return undo.target.region
+        self._set_region(status, RegionState.ROLLED_BACK, result.message)
+        status.image = result.image
+        return None
+
+    # -- bookkeeping ---------------------------------------------------------------
+
+    def _target(self, region: Region) -> Target:
+        return Target.of(self._service, region)
+
+    def _ring_status(self, name: str) -> RingStatus:
+        return next(ring for ring in self._status.rings if ring.name == name)
+
+    def _set_region(self, status: RegionStatus, state: RegionState, message: str = "") -> None:
+        status.state, status.message, status.since = state, message, workflow.now()
+        if state is RegionState.HEALTHY:
+            status.image = self._request.image
+
+    def _set_state(self, state: ReleaseState, reason: str) -> None:
+        self._state = state
+        self._status.reason = reason
+        self._publish()
+
+    def _publish(self) -> None:
+        """Mirror the visible state into the status and the search attributes."""
+        visible = ReleaseState.PAUSED if self._paused and not self._state.is_final else self._state
+        self._status.state = visible
+        self._status.paused = self._paused
+        self._status.updated_at = workflow.now()
+        workflow.upsert_search_attributes(
+            [SA_STATE.value_set(str(visible)), SA_RING.value_set(self._status.current_ring or "")]
+        )
+
+    def _state_text(self) -> str:
+        if isinstance(self._interrupt, RollbackRequest) and not self._state.is_final:
+            return "rolling back"
+        if isinstance(self._interrupt, AbortRequest) and not self._state.is_final:
+            return "aborting"
+        return str(self._state)
+
+    def _event(self, actor: str, action: str, ring: str | None = None, detail: str = "") -> None:
+        self._status.events.append(Event(at=workflow.now(), actor=actor, action=action, ring=ring, detail=detail))
+        workflow.logger.info("%s %s %s", action, ring or "", detail, extra={"actor": actor})
+
+    def _result(self, message: str) -> CommandResult:
+        return CommandResult(release_id=self._request.release_id, state=self._status.state, message=message)
+
+
+__all__ = ["RingRelease"]

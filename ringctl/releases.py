@@ -120,11 +120,6 @@ async def send(client: Client, release: str, update: Any, command: Command) -> C
     return result
 
 
-async def wait_result(client: Client, release: str) -> ReleaseStatus:
-    """Wait until the release ends and return its final status."""
-    return await handle_for(client, release).result()
-
-
 async def list_releases(client: Client, service: str | None = None, state: str | None = None) -> list[dict[str, Any]]:
     """Releases known to Temporal visibility, newest first, filtered by service and state."""
     clauses = ["WorkflowType = 'RingRelease'"]

@@ -344,6 +344,8 @@ class RingRelease:
         )
         if not any(record.target.region == region.name for record in self._status.undo_records):
             self._status.undo_records.append(undo)
+        detail = f"{undo.previous_image or '-'} -> {undo.new_image}" if undo.changed else f"already on {undo.new_image}"
+        self._event("ringctl", "deploy", region=region.name, detail=detail)
 
     async def _bake(self, index: int, ring: Ring) -> None:
         """Wait ``ring.bake``, evaluating gates every interval; fail on the first breach.
@@ -454,9 +456,11 @@ class RingRelease:
             )
         except ActivityError as error:
             self._set_region(status, RegionState.FAILED, f"rollback failed: {_cause(error)}")
+            self._event("ringctl", "region_rollback_failed", region=undo.target.region, detail=_cause(error))
             return undo.target.region
         self._set_region(status, RegionState.ROLLED_BACK, result.message)
         status.image = result.image
+        self._event("ringctl", "region_rolled_back", region=undo.target.region, detail=f"now {result.image}")
         return None
 
     # -- bookkeeping ---------------------------------------------------------------
@@ -494,9 +498,12 @@ class RingRelease:
             return "aborting"
         return str(self._state)
 
-    def _event(self, actor: str, action: str, ring: str | None = None, detail: str = "") -> None:
-        self._status.events.append(Event(at=workflow.now(), actor=actor, action=action, ring=ring, detail=detail))
-        workflow.logger.info("%s %s %s", action, ring or "", detail, extra={"actor": actor})
+    def _event(
+        self, actor: str, action: str, ring: str | None = None, region: str | None = None, detail: str = ""
+    ) -> None:
+        event = Event(at=workflow.now(), actor=actor, action=action, ring=ring, region=region, detail=detail)
+        self._status.events.append(event)
+        workflow.logger.info("%s %s %s", action, ring or region or "", detail, extra={"actor": actor})
 
     def _result(self, message: str) -> CommandResult:
         return CommandResult(release_id=self._request.release_id, state=self._status.state, message=message)

@@ -1,0 +1,268 @@
+"""The ``ringctl`` command line: validate plans, start and steer releases, run the worker, demo.
+
+Exit codes: 0 success; 1 refused command or invalid plan; 2 usage error;
+3 a release waited on with ``--wait`` ended without completing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Callable, Coroutine
+from functools import wraps
+from typing import Any, TypeVar
+
+import click
+
+from ringctl.connection import ConnectionOptions, connect
+from ringctl.constants import TASK_QUEUE
+from ringctl.errors import PlanError, RingctlError
+from ringctl.identity import ACTOR_ENV, current_actor
+from ringctl.log import configure_logging
+from ringctl.plan import Plan
+from ringctl.planfile import DEFAULT_PLAN, load_plan
+from ringctl.render import render_status
+from workflows.models import AbortRequest, ApproveRequest, PauseRequest, ReleaseState, ResumeRequest, RollbackRequest
+from workflows.ring_release import RingRelease
+
+EXIT_REFUSED = 1
+EXIT_NOT_COMPLETED = 3
+
+T = TypeVar("T")
+
+
+def _run(coro: Coroutine[Any, Any, T]) -> T:
+    return asyncio.run(coro)
+
+
+def _fail(message: str, code: int = EXIT_REFUSED) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def _connection_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Temporal connection flags; unset flags fall back to TEMPORAL_* environment variables."""
+
+    @click.option("--address", envvar="TEMPORAL_ADDRESS", help="Temporal frontend host:port [TEMPORAL_ADDRESS].")
+    @click.option("--namespace", envvar="TEMPORAL_NAMESPACE", help="Temporal namespace [TEMPORAL_NAMESPACE].")
+    @click.option("--api-key", envvar="TEMPORAL_API_KEY", help="API key [TEMPORAL_API_KEY].")
+    @click.option("--tls/--no-tls", default=None, help="Use TLS (on by default with an API key).")
+    @click.option("--as", "actor", envvar=ACTOR_ENV, help=f"Who is acting, recorded in the audit log [{ACTOR_ENV}].")
+    @wraps(func)
+    def wrapper(
+        address: str | None, namespace: str | None, api_key: str | None, tls: bool | None, actor: str | None, **kw: Any
+    ) -> Any:
+        kw["connection"] = ConnectionOptions(address=address, namespace=namespace, api_key=api_key, tls=tls)
+        kw["actor"] = current_actor(actor)
+        return func(**kw)
+
+    return wrapper
+
+
+async def _client(connection: ConnectionOptions, actor: str) -> Any:
+    return await connect(connection, identity=f"ringctl:{actor}")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--log-json/--log-text", default=None, help="Log format (default: JSON unless on a terminal).")
+@click.option("--log-level", default="WARNING", show_default=True, help="Log level.")
+def cli(log_json: bool | None, log_level: str) -> None:
+    """ringctl: release a service through staging and rings of regions, Japan last, gated by SLOs."""
+    configure_logging(json=log_json, level=log_level)
+
+
+# -- plans ---------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("file", default=DEFAULT_PLAN, type=click.Path(dir_okay=False))
+def validate(file: str) -> None:
+    """Check a plan file; print every problem with its field path."""
+    try:
+        plan = load_plan(file)
+    except PlanError as exc:
+        for problem in exc.problems:
+            click.echo(f"{exc.path}: {problem}", err=True)
+        sys.exit(EXIT_REFUSED)
+    rings = " -> ".join(ring.name for ring in plan.stages)
+    click.echo(f"{file}: ok ({len(plan.services)} services; {rings})")
+
+
+@cli.command()
+def schema() -> None:
+    """Print the JSON Schema of rings.yaml."""
+    click.echo(json.dumps(Plan.model_json_schema(), indent=2))
+
+
+# -- releases ------------------------------------------------------------------
+
+
+@cli.group()
+def release() -> None:
+    """Start releases."""
+
+
+@release.command("start")
+@click.option("--service", required=True, help="Service to release (as named in the plan).")
+@click.option("--version", "version", required=True, help="Version to release.")
+@click.option("--image", help="Image to deploy (default: <service image>:<version>).")
+@click.option("--plan", "plan_file", default=DEFAULT_PLAN, show_default=True, help="Plan file.")
+@click.option("--task-queue", default=TASK_QUEUE, show_default=True, hidden=True)
+@click.option("--wait", is_flag=True, help="Wait for the end; exit 0 only if the release completed.")
+@_connection_options
+def release_start(
+    service: str,
+    version: str,
+    image: str | None,
+    plan_file: str,
+    task_queue: str,
+    wait: bool,
+    connection: ConnectionOptions,
+    actor: str,
+) -> None:
+    """Start a release; prints its id."""
+    from ringctl.releases import release_id_for, start_release
+
+    plan = load_plan(plan_file)
+
+    async def go() -> ReleaseState | None:
+        client = await _client(connection, actor)
+        handle = await start_release(
+            client, plan, service=service, version=version, image=image, started_by=actor, task_queue=task_queue
+        )
+        release_id = release_id_for(service, version)
+        click.echo(release_id)
+        if not wait:
+            return None
+        status = await handle.result()
+        click.echo(f"{release_id}: {status.state}: {status.reason}", err=True)
+        return status.state
+
+    state = _run(go())
+    if state is not None and state is not ReleaseState.COMPLETED:
+        sys.exit(EXIT_NOT_COMPLETED)
+
+
+def _command(name: str, update: Any, build: Callable[..., Any], help_text: str) -> Callable[..., Any]:
+    """Define a command that sends one Update to a release."""
+
+    @_connection_options
+    def command(release: str, connection: ConnectionOptions, actor: str, **fields: Any) -> None:
+        from ringctl.releases import send
+
+        async def go() -> None:
+            client = await _client(connection, actor)
+            result = await send(client, release, update, build(by=actor, **fields))
+            click.echo(f"{result.release_id}: {result.message} (state: {result.state})")
+
+        _run(go())
+
+    command.__doc__ = help_text
+    return cli.command(name)(click.argument("release")(command))
+
+
+approve = click.option("--comment", default="", help="Why.")(
+    click.option("--ring", required=True, help="Ring to approve.")(
+        _command("approve", RingRelease.approve, ApproveRequest, "Approve promotion of RELEASE into a ring.")
+    )
+)
+rollback = click.option("--reason", required=True, help="Why (recorded).")(
+    _command("rollback", RingRelease.rollback, RollbackRequest, "Roll back every region RELEASE changed.")
+)
+pause = click.option("--reason", default="", help="Why (recorded).")(
+    _command("pause", RingRelease.pause, PauseRequest, "Pause RELEASE: nothing new is deployed or promoted.")
+)
+resume = click.option("--reason", default="", help="Why (recorded).")(
+    _command("resume", RingRelease.resume, ResumeRequest, "Resume a paused RELEASE, or retry its halted ring.")
+)
+abort = click.option("--reason", required=True, help="Why (recorded).")(
+    _command("abort", RingRelease.abort, AbortRequest, "End RELEASE where it is, without rolling back.")
+)
+
+
+@cli.command()
+@click.argument("release", required=False)
+@click.option("--output", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@_connection_options
+def status(release: str | None, output: str, connection: ConnectionOptions, actor: str) -> None:
+    """Show a release (RELEASE is service@version or a service); without RELEASE, list releases."""
+    from ringctl.releases import get_status, list_releases
+
+    async def go() -> None:
+        client = await _client(connection, actor)
+        if release is None:
+            rows = await list_releases(client)
+            if output == "json":
+                click.echo(json.dumps(rows, indent=2))
+            else:
+                for row in rows:
+                    click.echo(f"{row['release_id']:<32} {row['state'] or '-':<18} {row['ring'] or '-':<12} {row['started_at']}")
+            return
+        current = await get_status(client, release)
+        click.echo(current.model_dump_json(indent=2) if output == "json" else render_status(current))
+
+    _run(go())
+
+
+# -- processes -----------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--deploy-target", type=click.Choice(["kubernetes", "sandbox"]), default="kubernetes", show_default=True)
+@click.option("--metrics-source", type=click.Choice(["prometheus", "sandbox"]), default="prometheus", show_default=True)
+@click.option("--kubeconfig", envvar="KUBECONFIG", help="Kubeconfig with one context per region [KUBECONFIG].")
+@click.option("--task-queue", default=TASK_QUEUE, show_default=True)
+@_connection_options
+def worker(
+    deploy_target: str,
+    metrics_source: str,
+    kubeconfig: str | None,
+    task_queue: str,
+    connection: ConnectionOptions,
+    actor: str,
+) -> None:
+    """Run a worker that executes releases."""
+    from ringctl.providers import make_providers
+    from ringctl.worker import build_worker, ensure_search_attributes
+
+    async def go() -> None:
+        client = await _client(connection, actor)
+        await ensure_search_attributes(client)
+        target, source = make_providers(deploy_target, metrics_source, kubeconfig=kubeconfig)
+        click.echo(f"worker polling task queue {task_queue!r} ({deploy_target}, {metrics_source})", err=True)
+        await build_worker(client, target, source, task_queue=task_queue).run()
+
+    _run(go())
+
+
+@cli.command()
+@click.option("--fail-region", help="Make the new version unhealthy in this region, to show an automatic rollback.")
+@click.option("--plan", "plan_file", default=None, help="Plan file (default: the shipped example).")
+@click.option("--bake", default="3s", show_default=True, help="Bake time used for every ring in the demo.")
+@click.option("--keep-running", is_flag=True, help="Keep the Temporal server and UI up after the release ends.")
+def demo(fail_region: str | None, plan_file: str | None, bake: str, keep_running: bool) -> None:
+    """Run a local Temporal server, a sandbox worker and one release of the example plan."""
+    from ringctl.demo import run_demo
+
+    _run(run_demo(plan_file=plan_file, fail_region=fail_region, bake=bake, keep_running=keep_running))
+
+
+def main() -> None:
+    """Entry point: run the CLI and turn ringctl's errors into one line and exit code 1."""
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except PlanError as exc:
+        for problem in exc.problems:
+            click.echo(f"{exc.path}: {problem}", err=True)
+        sys.exit(EXIT_REFUSED)
+    except RingctlError as exc:
+        _fail(str(exc))
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,53 @@
+"""Render a :class:`~workflows.models.ReleaseStatus` as a readable table."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from workflows.models import ReleaseStatus
+
+
+def _when(at: datetime | None) -> str:
+    return at.strftime("%Y-%m-%d %H:%M:%S") if at else "-"
+
+
+def _number(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4g}"
+
+
+def render_status(status: ReleaseStatus, events: int = 10) -> str:
+    """Rings, regions, the latest gate result per gate and region, and the last ``events`` events."""
+    lines = [
+        f"release  {status.release_id}   image {status.image}",
+        f"state    {status.state}{' (paused)' if status.paused and str(status.state) != 'paused' else ''}"
+        f"   ring {status.current_ring or '-'}   started by {status.started_by} at {_when(status.started_at)}",
+    ]
+    if status.reason:
+        lines.append(f"reason   {status.reason}")
+    lines += ["", f"{'RING':<12} {'REGION':<18} {'STATE':<18} {'SINCE':<19}  MESSAGE"]
+    for ring in status.rings:
+        approval = ""
+        if ring.approval_required:
+            who = ", ".join(a.approver for a in ring.approvals) or "none yet"
+            approval = f"approval required; approved by: {who}"
+        lines.append(f"{ring.name:<12} {'':<18} {ring.state:<18} {_when(ring.started_at):<19}  {approval or ring.message}")
+        for region in ring.regions:
+            lines.append(f"{'':<12} {region.name:<18} {region.state:<18} {_when(region.since):<19}  {region.message}")
+    latest = {}
+    for ring in status.rings:
+        for result in ring.gate_results:
+            latest[(ring.name, result.gate, result.region)] = result
+    if latest:
+        lines += ["", f"{'GATE':<22} {'REGION':<18} {'VALUE':>10} {'THRESHOLD':>12} {'SAMPLES':>9}  DECISION  AT"]
+        for (ring_name, gate, region), r in latest.items():
+            lines.append(
+                f"{ring_name + '/' + gate:<22} {region:<18} {_number(r.value):>10} "
+                f"{r.comparison + ' ' + _number(r.threshold):>12} {_number(r.samples):>9}  {r.decision:<8}  "
+                f"{_when(r.evaluated_at)}"
+            )
+    if status.events and events:
+        lines += ["", "EVENTS"]
+        for event in status.events[-events:]:
+            where = "/".join(x for x in (event.ring, event.region) if x)
+            lines.append(f"  {_when(event.at)}  {event.actor:<16} {event.action:<14} {where:<16} {event.detail}")
+    return "\n".join(lines)

@@ -1,0 +1,5 @@
+"""``python -m ringctl``."""
+
+from ringctl.cli import main
+
+main()

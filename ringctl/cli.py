@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 from collections.abc import Callable, Coroutine
 from functools import wraps
 from typing import Any, TypeVar
 
 import click
+from temporalio.service import RPCError
 
 from ringctl.connection import ConnectionOptions, connect
 from ringctl.constants import TASK_QUEUE
@@ -34,11 +36,6 @@ T = TypeVar("T")
 
 def _run(coro: Coroutine[Any, Any, T]) -> T:
     return asyncio.run(coro)
-
-
-def _fail(message: str, code: int = EXIT_REFUSED) -> None:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(code)
 
 
 def _connection_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -249,20 +246,39 @@ def demo(fail_region: str | None, plan_file: str | None, bake: str, keep_running
 
 
 def main() -> None:
-    """Entry point: run the CLI and turn ringctl's errors into one line and exit code 1."""
+    """Entry point: run the CLI, turn ringctl's errors into one line, and exit with its code.
+
+    The process ends with ``os._exit`` after flushing: the Temporal client's
+    native threads can crash CPython's finalization of a short-lived process
+    (temporalio/sdk-python#300), and there is nothing left to clean up here.
+    """
+    code = _main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def _main() -> int:
     try:
         cli.main(standalone_mode=False)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
-        sys.exit(130)
+        return 130
     except click.ClickException as exc:
         exc.show()
-        sys.exit(exc.exit_code)
+        return exc.exit_code
     except PlanError as exc:
         for problem in exc.problems:
             click.echo(f"{exc.path}: {problem}", err=True)
-        sys.exit(EXIT_REFUSED)
+        return EXIT_REFUSED
     except RingctlError as exc:
-        _fail(str(exc))
+        click.echo(f"error: {exc}", err=True)
+        return EXIT_REFUSED
+    except RPCError as exc:
+        click.echo(f"error: Temporal refused the call: {exc.message}", err=True)
+        return EXIT_REFUSED
     except KeyboardInterrupt:
-        sys.exit(130)
+        return 130
+    return 0

@@ -71,6 +71,13 @@ async def start_release(
                 ]
             ),
         )
+    except RPCError as exc:
+        if "search attribute" in exc.message:
+            raise ReleaseError(
+                f"{exc.message}: register ringctl's search attributes first "
+                "(`ringctl worker` does it on start, or `temporal operator search-attribute create`)"
+            ) from None
+        raise ReleaseError(f"cannot start release {release_id}: {exc.message}") from None
     except WorkflowAlreadyStartedError:
         running = await _describe_running(client, service)
         raise ReleaseError(
@@ -157,6 +164,8 @@ async def _ended(handle: WorkflowHandle[Any, Any]) -> str:
 def _not_found(release: str, exc: RPCError) -> ReleaseError:
     if exc.status is RPCStatusCode.NOT_FOUND:
         return ReleaseError(f"no release found for {release!r}")
+    if exc.status is RPCStatusCode.DEADLINE_EXCEEDED or "Timeout" in exc.message:
+        return ReleaseError(f"{release}: no worker answered the status query; is `ringctl worker` running?")
     return ReleaseError(f"{release}: {exc.message}")
 
 

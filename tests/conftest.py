@@ -12,12 +12,14 @@ import pytest
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
+from temporalio.service import RPCError
 from temporalio.worker import Worker
 
 from activities.sandbox import SandboxDeployTarget, SandboxMetricsSource, SandboxWorld, Scenario
 from ringctl.binaries import find_binary
-from ringctl.constants import SEARCH_ATTRIBUTES
+from ringctl.constants import SEARCH_ATTRIBUTES, workflow_id_for
 from ringctl.worker import build_worker
+from tests.support.plans import SERVICE
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
@@ -44,9 +46,13 @@ async def env() -> AsyncIterator[WorkflowEnvironment]:
 
 
 @pytest.fixture
-def client(env: WorkflowEnvironment) -> Client:
-    """A client of the session's dev server."""
-    return env.client
+async def client(env: WorkflowEnvironment) -> AsyncIterator[Client]:
+    """A client of the session's dev server; a release the test left running is terminated afterwards."""
+    yield env.client
+    try:
+        await env.client.get_workflow_handle(workflow_id_for(SERVICE)).terminate("test cleanup")
+    except RPCError:
+        pass
 
 
 @pytest.fixture
@@ -73,3 +79,4 @@ async def sandbox_worker(client: Client, task_queue: str, world: SandboxWorld) -
     )
     async with worker:
         yield worker
+

@@ -1,0 +1,83 @@
+"""Record workflow histories for the replay test: ``python -m tests.support.record_histories``.
+
+Run it when a new workflow behaviour deserves a history of its own; never
+re-record an existing file to make a replay failure go away — that failure
+means running releases would break.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from pathlib import Path
+
+from temporalio.client import Client, WorkflowHandle
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from activities.sandbox import ANY_VERSION, SandboxWorld, Scenario
+from ringctl.binaries import find_binary
+from ringctl.constants import SEARCH_ATTRIBUTES
+from ringctl.releases import start_release
+from tests.conftest import sandbox_worker
+from tests.support.plans import SERVICE, make_plan, region, ring
+from workflows.models import ApproveRequest, PauseRequest, ReleaseState, ResumeRequest, RingState
+from workflows.ring_release import RingRelease
+
+HISTORIES = Path(__file__).resolve().parent.parent / "histories"
+
+
+async def _until(handle: WorkflowHandle, check) -> None:  # type: ignore[no-untyped-def,type-arg]
+    while not check(await handle.query(RingRelease.status)):
+        await asyncio.sleep(0.1)
+
+
+async def _approved_with_pause(client: Client, queue: str) -> WorkflowHandle:  # type: ignore[type-arg]
+    handle = await start_release(client, make_plan(), service=SERVICE, version="1.0.0", started_by="ci", task_queue=queue)
+    await _until(handle, lambda s: s.rings[1].state is RingState.BAKING)
+    await handle.execute_update(RingRelease.pause, PauseRequest(by="oncall"))
+    await handle.execute_update(RingRelease.resume, ResumeRequest(by="oncall"))
+    await _until(handle, lambda s: s.rings[-1].state is RingState.AWAITING_APPROVAL)
+    await handle.execute_update(RingRelease.approve, ApproveRequest(ring="japan", by="release-manager"))
+    return handle
+
+
+async def _gate_failure_rollback(client: Client, queue: str) -> WorkflowHandle:  # type: ignore[type-arg]
+    return await start_release(client, make_plan(), service=SERVICE, version="1.0.1", started_by="ci", task_queue=queue)
+
+
+async def _halt_resume(client: Client, queue: str) -> WorkflowHandle:  # type: ignore[type-arg]
+    rings = [ring("canary", region("canary-1"), on_failure="halt"), ring("na-eu", region("us-east-1"))]
+    plan = make_plan(rings=rings)
+    handle = await start_release(client, plan, service=SERVICE, version="1.0.2", started_by="ci", task_queue=queue)
+    await _until(handle, lambda s: s.state is ReleaseState.HALTED)
+    await handle.execute_update(RingRelease.resume, ResumeRequest(by="oncall"))
+    return handle
+
+
+async def main() -> None:
+    async with await WorkflowEnvironment.start_local(
+        dev_server_existing_path=find_binary("temporal"),
+        search_attributes=SEARCH_ATTRIBUTES,
+        data_converter=pydantic_data_converter,
+    ) as env:
+        scenarios = {
+            "approved_with_pause": (_approved_with_pause, Scenario()),
+            "gate_failure_rollback": (_gate_failure_rollback, Scenario(bad_gates={"us-east-1": {ANY_VERSION}})),
+            "halt_resume": (_halt_resume, Scenario(bad_gates={"canary-1": {"1.0.2"}}, rollout_polls=1)),
+        }
+        for name, (scenario, script) in scenarios.items():
+            world = SandboxWorld(script)
+            queue = f"record-{uuid.uuid4()}"
+            async with sandbox_worker(env.client, queue, world):
+                handle = await scenario(env.client, queue)
+                if name == "halt_resume":
+                    world.scenario.bad_gates.clear()
+                await handle.result()
+            history = await handle.fetch_history()
+            (HISTORIES / f"{name}.json").write_text(history.to_json(), encoding="utf-8")
+            print(f"recorded {name}: {len(history.events)} events")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,154 @@
+"""The ``ringctl`` command line end to end, as a subprocess against the real dev server."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+
+from activities.sandbox import ANY_VERSION, SandboxWorld
+from tests.conftest import sandbox_worker
+from tests.support.plans import plan_data
+
+
+async def ringctl(env: WorkflowEnvironment, *args: str, actor: str = "ci-pipeline") -> tuple[int, str, str]:
+    """Run the CLI against the session's dev server; return exit code, stdout, stderr."""
+    environ = {
+        **os.environ,
+        "TEMPORAL_ADDRESS": env.client.service_client.config.target_host,
+        "TEMPORAL_NAMESPACE": env.client.namespace,
+        "RINGCTL_ACTOR": actor,
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "ringctl", *args, env=environ,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), timeout=60)
+    assert b"Traceback" not in err, err.decode()
+    return process.returncode or 0, out.decode(), err.decode()
+
+
+async def status_json(env: WorkflowEnvironment, release: str) -> dict[str, Any]:
+    code, out, err = await ringctl(env, "status", release, "--output", "json")
+    assert code == 0, err
+    return json.loads(out)
+
+
+async def wait_state(env: WorkflowEnvironment, release: str, state: str, timeout: float = 30) -> dict[str, Any]:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        status = await status_json(env, release)
+        if status["state"] == state:
+            return status
+        assert asyncio.get_running_loop().time() < deadline, f"state {status['state']}, wanted {state}"
+        await asyncio.sleep(0.3)
+
+
+def plan_file(tmp_path: Path) -> str:
+    path = tmp_path / "rings.yaml"
+    path.write_text(yaml.safe_dump(plan_data()), encoding="utf-8")
+    return str(path)
+
+
+async def test_release_lifecycle_from_the_command_line(
+    env: WorkflowEnvironment, client: Client, task_queue: str, world: SandboxWorld, tmp_path: Path
+) -> None:
+    plan = plan_file(tmp_path)
+    start = ("release", "start", "--service", "checkout", "--plan", plan, "--task-queue", task_queue)
+    async with sandbox_worker(client, task_queue, world):
+        code, out, err = await ringctl(env, *start, "--version", "2.0.0")
+        assert (code, out.strip()) == (0, "checkout@2.0.0"), err
+
+        code, _, err = await ringctl(env, *start, "--version", "2.0.1")
+        assert code == 1 and "'checkout' already has a release in flight: checkout@2.0.0" in err
+
+        code, out, err = await ringctl(env, "pause", "checkout@2.0.0", "--reason", "checking dashboards", actor="oncall")
+        assert code == 0 and "paused" in out, err
+        code, out, err = await ringctl(env, "resume", "checkout@2.0.0", actor="oncall")
+        assert code == 0 and "resumed" in out, err
+
+        status = await wait_state(env, "checkout@2.0.0", "awaiting_approval")
+        assert status["current_ring"] == "japan"
+
+        code, _, err = await ringctl(env, "approve", "checkout@2.0.0", "--ring", "canary", actor="release-manager")
+        assert code == 1 and "ring 'canary' is not waiting for approval" in err
+        code, _, err = await ringctl(env, "approve", "checkout@2.0.0", "--ring", "japan")
+        assert code == 1 and "'ci-pipeline' may not approve ring 'japan'" in err
+        code, out, err = await ringctl(
+            env, "approve", "checkout@2.0.0", "--ring", "japan", "--comment", "CAB-123", actor="release-manager"
+        )
+        assert code == 0 and "ring japan approved by release-manager" in out, err
+
+        status = await wait_state(env, "checkout@2.0.0", "completed")
+        actions = [(e["actor"], e["action"]) for e in status["events"]]
+        assert ("ci-pipeline", "start") in actions and ("release-manager", "approve") in actions
+        assert ("oncall", "pause") in actions and ("oncall", "resume") in actions
+
+        code, out, _ = await ringctl(env, "status", "checkout@2.0.0")
+        assert code == 0
+        assert "state    completed" in out and "approved by: release-manager" in out
+        assert "ap-northeast-3" in out and "error-ratio" in out
+
+        code, _, err = await ringctl(env, "rollback", "checkout@2.0.0", "--reason", "too late", actor="oncall")
+        assert code == 1 and "has ended" in err
+
+        code, out, _ = await ringctl(env, "status", "--output", "json")
+        assert code == 0 and any(r["release_id"] == "checkout@2.0.0" for r in json.loads(out))
+
+
+async def test_start_with_wait_exits_non_zero_after_automatic_rollback(
+    env: WorkflowEnvironment, client: Client, task_queue: str, world: SandboxWorld, tmp_path: Path
+) -> None:
+    world.scenario.bad_gates["us-east-1"] = {ANY_VERSION}
+    async with sandbox_worker(client, task_queue, world):
+        code, out, err = await ringctl(
+            env, "release", "start", "--service", "checkout", "--version", "2.1.0", "--plan", plan_file(tmp_path),
+            "--task-queue", task_queue, "--wait",
+        )
+    assert code == 3
+    assert out.strip() == "checkout@2.1.0"
+    assert "checkout@2.1.0: rolled_back: ring na-eu failed: gate breach: error-ratio in us-east-1" in err
+
+
+async def test_rollback_and_abort_from_the_command_line(
+    env: WorkflowEnvironment, client: Client, task_queue: str, world: SandboxWorld, tmp_path: Path
+) -> None:
+    plan = plan_file(tmp_path)
+    start = ("release", "start", "--service", "checkout", "--plan", plan, "--task-queue", task_queue)
+    async with sandbox_worker(client, task_queue, world):
+        await ringctl(env, *start, "--version", "2.2.0")
+        await wait_state(env, "checkout@2.2.0", "awaiting_approval")
+        code, out, err = await ringctl(env, "rollback", "checkout", "--reason", "pager", actor="oncall")
+        assert code == 0 and "rollback started" in out, err
+        status = await wait_state(env, "checkout@2.2.0", "rolled_back")
+        assert status["reason"] == "rollback requested by oncall: pager"
+        code, _, err = await ringctl(env, "rollback", "checkout@2.2.0", "--reason", "again", actor="oncall")
+        assert code == 1 and "has ended" in err
+
+        await ringctl(env, *start, "--version", "2.3.0")
+        await wait_state(env, "checkout@2.3.0", "awaiting_approval")
+        code, _, err = await ringctl(env, "abort", "checkout@2.2.0", "--reason", "wrong id", actor="oncall")
+        assert code == 1 and "release checkout@2.2.0 is not running; the current release of checkout is checkout@2.3.0" in err
+        code, out, err = await ringctl(env, "abort", "checkout@2.3.0", "--reason", "stop here", actor="oncall")
+        assert code == 0, err
+        status = await wait_state(env, "checkout@2.3.0", "aborted")
+    assert world.image("canary-1") == "registry.example.com/checkout:2.3.0", "abort leaves regions as they are"
+
+
+async def test_unknown_release_and_unreachable_server_are_clear_errors(env: WorkflowEnvironment) -> None:
+    code, _, err = await ringctl(env, "status", "nosuchservice")
+    assert code == 1 and "no release found for 'nosuchservice'" in err
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "ringctl", "status", "x", "--address", "127.0.0.1:1",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    _, err_bytes = await asyncio.wait_for(process.communicate(), timeout=60)
+    assert process.returncode == 1 and b"cannot connect to Temporal at 127.0.0.1:1" in err_bytes
+    assert b"Traceback" not in err_bytes

@@ -1,0 +1,328 @@
+"""Release notifications: Slack-compatible incoming webhooks, posted by the ``notify`` activity.
+
+The plan's :class:`Notifications` block lists :class:`Webhook` s, each subscribed
+to some :class:`NotificationEvent` s (all by default); the workflow picks the
+subscribers of an event with :func:`notifications_for` and starts one ``notify``
+activity per webhook. :meth:`NotifyActivities.notify` POSTs Slack's
+incoming-webhook JSON (``text`` plus ``blocks``) with a plain ``ringctl`` object
+beside it for receivers that are not Slack (see :func:`build_payload`).
+
+Failures are translated at the activity boundary: a 4xx other than 408/429 is a
+non-retryable ``ApplicationError`` (the URL or the payload is wrong, retrying
+cannot help); any other non-2xx answer, a timeout or a network error is
+retryable. A webhook URL is a credential: it is never logged in full, only as
+host plus a short hash (:func:`redact_url`) - including httpx's own
+``HTTP Request: POST <url>`` log line, which a filter on the ``httpx`` logger
+rewrites for every URL this module has posted to.
+
+This module imports no other ringctl module, so the plan can embed
+:class:`Notifications` and the workflow can import it without a cycle.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import structlog
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+log = structlog.get_logger(__name__)
+
+#: Seconds one POST may take (connect, send, wait for the answer), client side.
+DEFAULT_TIMEOUT = 10.0
+
+#: Characters of a failed answer's body kept in the error message.
+BODY_EXCERPT = 200
+
+#: Longest ``Retry-After`` (429/503) honoured as the next retry delay.
+MAX_RETRY_AFTER = timedelta(minutes=1)
+
+#: Slack's limit for a section or context text; longer texts are cut.
+SLACK_TEXT_LIMIT = 3000
+
+#: 4xx answers that are worth retrying: request timeout, rate limited.
+_RETRYABLE_4XX = frozenset({408, 429})
+
+
+class NotificationEvent(StrEnum):
+    """What happened to a release; a webhook subscribes to some of these."""
+
+    STARTED = "started"
+    AWAITING_APPROVAL = "awaiting_approval"
+    AWAITING_WINDOW = "awaiting_window"
+    RING_PROMOTED = "ring_promoted"
+    GATE_FAILED = "gate_failed"
+    HALTED = "halted"
+    ROLLED_BACK = "rolled_back"
+    COMPLETED = "completed"
+    ABORTED = "aborted"
+    FAILED = "failed"
+
+
+#: The emoji a message starts with, per event (Slack short codes).
+EMOJI: dict[NotificationEvent, str] = {
+    NotificationEvent.STARTED: ":rocket:",
+    NotificationEvent.AWAITING_APPROVAL: ":raised_hand:",
+    NotificationEvent.AWAITING_WINDOW: ":hourglass_flowing_sand:",
+    NotificationEvent.RING_PROMOTED: ":white_check_mark:",
+    NotificationEvent.GATE_FAILED: ":x:",
+    NotificationEvent.HALTED: ":octagonal_sign:",
+    NotificationEvent.ROLLED_BACK: ":rewind:",
+    NotificationEvent.COMPLETED: ":tada:",
+    NotificationEvent.ABORTED: ":no_entry_sign:",
+    NotificationEvent.FAILED: ":rotating_light:",
+}
+
+
+class _Config(BaseModel):
+    """Base of the notification config: unknown fields are errors, models are immutable (as in the plan)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Webhook(_Config):
+    """One incoming webhook and the events it receives.
+
+    ``url`` is a secret (whoever has it can post to the channel): it is left out
+    of ``repr`` and never logged in full. ``name`` identifies the webhook in logs.
+    """
+
+    url: str = Field(repr=False)
+    events: list[NotificationEvent] = Field(default_factory=lambda: list(NotificationEvent), min_length=1)
+    name: str | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        # The message names the problem, never the URL itself.
+        try:
+            parts = urlsplit(value)
+            hostname = parts.hostname
+        except ValueError:
+            raise ValueError("must be an http or https URL") from None
+        if parts.scheme not in ("http", "https"):
+            scheme = repr(parts.scheme) if parts.scheme else "none"
+            raise ValueError(f"must be an http or https URL (scheme {scheme})")
+        if not hostname:
+            raise ValueError("must be an http or https URL with a host")
+        if any(c.isspace() for c in value):
+            raise ValueError("must not contain whitespace")
+        return value
+
+
+class Notifications(_Config):
+    """The plan's ``notifications:`` block."""
+
+    webhooks: list[Webhook] = []
+
+
+def notifications_for(config: Notifications, event: NotificationEvent | str) -> list[Webhook]:
+    """The webhooks of ``config`` subscribed to ``event``, in config order.
+
+    Pure and deterministic: the workflow may call it. An unknown event name raises ``ValueError``.
+    """
+    wanted = NotificationEvent(event)
+    return [webhook for webhook in config.webhooks if wanted in webhook.events]
+
+
+class NotifyInput(BaseModel):
+    """Post one event to one webhook; ``text`` is the finished sentence, e.g. ``checkout@1.4.2 started by ci``.
+
+    Unknown fields are ignored, as in :class:`activities.models.Message`, so old
+    and new workers interoperate.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    webhook: Webhook
+    event: NotificationEvent
+    release_id: str
+    service: str
+    version: str
+    ring: str | None
+    text: str
+    at: datetime
+    actor: str | None
+
+
+def redact_url(url: str) -> str:
+    """``host#hash`` for logs: enough to tell webhooks apart, useless for posting (8 hex digits of SHA-256)."""
+    digest = hashlib.sha256(url.encode()).hexdigest()[:8]
+    try:
+        host = urlsplit(url).hostname or "?"
+    except ValueError:
+        host = "?"
+    return f"{host}#{digest}"
+
+
+def build_payload(request: NotifyInput) -> dict[str, Any]:
+    """The JSON body for ``request``: Slack's ``text`` and ``blocks``, plus a plain ``ringctl`` object.
+
+    Slack fields escape ``&``, ``<`` and ``>`` (a gate reason like ``0.05 > 0.01``
+    would otherwise be read as a link); the ``ringctl`` object carries the raw values.
+    """
+    at = request.at if request.at.tzinfo else request.at.replace(tzinfo=UTC)
+    headline = f"{EMOJI[request.event]} {_slack_escape(request.text)}"
+    context = [f"release `{_slack_escape(request.release_id)}`"]
+    if request.ring is not None:
+        context.append(f"ring `{_slack_escape(request.ring)}`")
+    if request.actor is not None:
+        context.append(f"by {_slack_escape(request.actor)}")
+    context.append(at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"))
+    return {
+        "text": headline,
+        "blocks": [
+            {"type": "section", "text": {"type": "mrkdwn", "text": _cut(headline)}},
+            {"type": "context", "elements": [{"type": "mrkdwn", "text": _cut(" · ".join(context))}]},
+        ],
+        "ringctl": {
+            "event": str(request.event),
+            "release_id": request.release_id,
+            "service": request.service,
+            "version": request.version,
+            "ring": request.ring,
+            "at": at.isoformat(),
+            "actor": request.actor,
+            "text": request.text,
+        },
+    }
+
+
+class NotifyActivities:
+    """The ``notify`` activity, with one ``httpx.AsyncClient`` shared by every call."""
+
+    def __init__(self, client: httpx.AsyncClient | None = None, timeout: float = DEFAULT_TIMEOUT) -> None:
+        """Use ``client`` (the caller closes it), or create one on first use with ``timeout`` seconds per POST."""
+        if timeout <= 0:
+            raise ValueError(f"timeout must be greater than 0, got {timeout:g}s")
+        self._client = client
+        self._owns_client = client is None
+        self._timeout = timeout
+
+    def _http(self) -> httpx.AsyncClient:
+        if self._client is None:
+            # No redirects: a redirected webhook is a configuration problem, and following
+            # one would send the payload somewhere the plan does not name.
+            self._client = httpx.AsyncClient(timeout=self._timeout, follow_redirects=False)
+        return self._client
+
+    async def aclose(self) -> None:
+        """Close the client this object created (a client passed in is left to its owner)."""
+        if self._client is not None and self._owns_client:
+            await self._client.aclose()
+            self._client = None
+
+    @activity.defn
+    async def notify(self, request: NotifyInput) -> None:
+        """POST ``request`` to its webhook.
+
+        Raises a retryable ``ApplicationError`` for a 5xx/408/429/3xx answer, a
+        timeout or a network error (``next_retry_delay`` follows ``Retry-After``
+        when given), and a non-retryable one for any other 4xx.
+        """
+        url = request.webhook.url
+        target = redact_url(url)
+        _redactor.protect(url)
+        bound = log.bind(
+            release_id=request.release_id,
+            event=str(request.event),
+            ring=request.ring,
+            webhook=request.webhook.name,
+            target=target,
+        )
+        try:
+            response = await self._http().post(url, json=build_payload(request))
+        except httpx.HTTPError as exc:
+            reason = _scrub(f"{type(exc).__name__}: {exc}".rstrip(": "), url, target)
+            bound.warning("notify.unreachable", error=reason)
+            raise ApplicationError(
+                f"webhook {_label(request, target)} unreachable: {reason}", type="WebhookUnreachable"
+            ) from exc
+        status = response.status_code
+        if response.is_success:
+            bound.info("notify.sent", status=status)
+            return
+        excerpt = _scrub(response.text[:BODY_EXCERPT].strip(), url, target)
+        message = f"webhook {_label(request, target)} answered HTTP {status}: {excerpt or response.reason_phrase}"
+        if 400 <= status < 500 and status not in _RETRYABLE_4XX:
+            bound.error("notify.rejected", status=status, body=excerpt)
+            raise ApplicationError(message, status, excerpt, type="WebhookRejected", non_retryable=True)
+        bound.warning("notify.failed", status=status, body=excerpt)
+        raise ApplicationError(
+            message, status, excerpt, type="WebhookFailed", next_retry_delay=_retry_after(response)
+        )
+
+
+def _label(request: NotifyInput, target: str) -> str:
+    return f"{request.webhook.name!r} ({target})" if request.webhook.name else target
+
+
+def _slack_escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _cut(text: str, limit: int = SLACK_TEXT_LIMIT) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _scrub(text: str, url: str, target: str) -> str:
+    """``text`` with the webhook URL (as given and as httpx normalises it) replaced by its redacted form."""
+    for form in {url, str(httpx.URL(url))}:
+        text = text.replace(form, target)
+    return text
+
+
+def _retry_after(response: httpx.Response) -> timedelta | None:
+    """``Retry-After`` in seconds (the HTTP-date form is ignored), capped at :data:`MAX_RETRY_AFTER`."""
+    value = response.headers.get("retry-after", "").strip()
+    if not value.isdigit():
+        return None
+    return min(timedelta(seconds=int(value)), MAX_RETRY_AFTER)
+
+
+class _UrlRedactor(logging.Filter):
+    """Rewrites webhook URLs in records of the ``httpx`` logger (``HTTP Request: POST <url> ...`` at INFO)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._secrets: dict[str, str] = {}
+
+    def protect(self, url: str) -> None:
+        """Redact ``url`` from now on; installs the filter on first use."""
+        if url in self._secrets:
+            return
+        target = redact_url(url)
+        self._secrets[url] = target
+        self._secrets[str(httpx.URL(url))] = target
+        httpx_logger = logging.getLogger("httpx")
+        if self not in httpx_logger.filters:
+            httpx_logger.addFilter(self)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and record.args:
+            record.args = tuple(self._redact(arg) for arg in record.args)
+        if isinstance(record.msg, str):
+            record.msg = self._redact(record.msg)
+        return True
+
+    def _redact(self, value: object) -> object:
+        if not isinstance(value, (str, httpx.URL)):
+            return value
+        text = str(value)
+        if isinstance(value, httpx.URL):
+            return self._secrets.get(text, value)
+        for secret, target in self._secrets.items():
+            if secret in text:
+                text = text.replace(secret, target)
+        return text
+
+
+_redactor = _UrlRedactor()

@@ -1,15 +1,21 @@
-"""Gate evaluation: providers measure, :func:`judge` decides, the activity evaluates a ring."""
+"""Gate evaluation: providers measure, :func:`judge` decides, the activity evaluates a ring.
+
+One path for every gate kind (threshold, burn_rate, error_budget): the
+activity measures each gate in each region - burn-rate gates once per window -
+all concurrently, and :func:`judge` turns the measurements into a decision.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from temporalio import activity
 
 from activities.models import EvaluateGatesInput, GateDecision, GateEvaluation, GateResult, Measurement
 from activities.providers import MetricsSource
-from ringctl.plan import Gate, MissingData, Region
+from ringctl.durations import format_duration
+from ringctl.plan import Gate, GateKind, MissingData, Region
 
 _MISSING = {MissingData.FAIL: GateDecision.FAIL, MissingData.HOLD: GateDecision.HOLD, MissingData.PASS: GateDecision.PASS}
 
@@ -22,22 +28,73 @@ def render_query(template: str, variables: dict[str, str]) -> str:
     return out
 
 
-def judge(gate: Gate, measurement: Measurement) -> tuple[GateDecision, str]:
-    """Decide one gate from one measurement; missing or doubtful data follows ``gate.missing_data``."""
+def derive(gate: Gate, values: list[float]) -> float:
+    """The value a gate compares with its threshold, from its measured values (one per window).
+
+    threshold: the value. burn_rate: ``min(ratio_short, ratio_long) / (1 - objective)``
+    (both windows must burn faster than the threshold to breach). error_budget:
+    ``1 - ratio / (1 - objective)``, the fraction of the budget left (negative when overspent).
+    """
+    if gate.kind is GateKind.THRESHOLD:
+        return values[0]
+    budget = 1 - (gate.objective or 0.0)
+    if gate.kind is GateKind.BURN_RATE:
+        return min(values) / budget
+    return 1 - values[0] / budget
+
+
+def judge(gate: Gate, measurement: Measurement, *more: Measurement) -> tuple[GateDecision, str]:
+    """Decide one gate from its measurements (burn-rate gates: short window, then long window).
+
+    Missing or doubtful data in any of them - a query error or timeout, no
+    series, fewer than ``min_samples`` requests - follows ``gate.missing_data``;
+    it never counts as healthy unless that policy is ``pass``.
+    """
     missing = _MISSING[gate.missing_data]
-    if measurement.error is not None:
-        return missing, f"missing data ({gate.missing_data}): {measurement.error}"
-    if measurement.value is None:
-        return missing, f"missing data ({gate.missing_data}): the query returned no series"
-    if gate.min_samples > 0 and (measurement.samples is None or measurement.samples < gate.min_samples):
-        return missing, (
-            f"missing data ({gate.missing_data}): {measurement.samples or 0:g} samples, "
-            f"fewer than min_samples {gate.min_samples:g}"
-        )
-    healthy = gate.comparison.holds(measurement.value, gate.threshold)
+    measurements = [measurement, *more]
+    labels = _window_labels(gate, len(measurements))
+    for label, m in zip(labels, measurements):
+        where = f" ({label})" if label else ""
+        if m.error is not None:
+            return missing, f"missing data ({gate.missing_data}){where}: {m.error}"
+        if m.value is None:
+            return missing, f"missing data ({gate.missing_data}){where}: the query returned no series"
+        if gate.min_samples > 0 and (m.samples is None or m.samples < gate.min_samples):
+            return missing, (
+                f"missing data ({gate.missing_data}){where}: {m.samples or 0:g} samples, "
+                f"fewer than min_samples {gate.min_samples:g}"
+            )
+    values = [m.value for m in measurements if m.value is not None]
+    value = derive(gate, values)
+    healthy = gate.comparison.holds(value, gate.threshold)
     verdict = "within" if healthy else "breaches"
-    reason = f"{measurement.value:g} {verdict} {gate.comparison} {gate.threshold:g}"
-    return (GateDecision.PASS if healthy else GateDecision.FAIL), reason
+    if gate.kind is GateKind.BURN_RATE:
+        burns = ", ".join(f"{label} {derive(gate, [v]):.3g}x" for label, v in zip(labels, values))
+        return (GateDecision.PASS if healthy else GateDecision.FAIL), (
+            f"burn rate {burns}: {value:.3g} {verdict} {gate.comparison} {gate.threshold:g}"
+        )
+    if gate.kind is GateKind.ERROR_BUDGET:
+        state = "left" if healthy else "exhausted"
+        return (GateDecision.PASS if healthy else GateDecision.FAIL), (
+            f"error budget {state}: {value:.1%} of the budget remains over {format_duration(gate.window)} "
+            f"(bad ratio {values[0]:.3g}, objective {gate.objective:g})"
+        )
+    return (GateDecision.PASS if healthy else GateDecision.FAIL), (
+        f"{value:g} {verdict} {gate.comparison} {gate.threshold:g}"
+    )
+
+
+def windows(gate: Gate) -> list[timedelta]:
+    """The ``{window}`` values a gate is measured with: the long window too for burn-rate gates."""
+    if gate.kind is GateKind.BURN_RATE and gate.long_window is not None:
+        return [gate.window, gate.long_window]
+    return [gate.window]
+
+
+def _window_labels(gate: Gate, count: int) -> list[str]:
+    if gate.kind is GateKind.BURN_RATE and count == 2:
+        return [f"short {format_duration(gate.window)}", f"long {format_duration(gate.long_window or gate.window)}"]
+    return [""] * count
 
 
 def combine(decisions: list[GateDecision]) -> GateDecision:
@@ -57,33 +114,53 @@ class GateActivities:
 
     @activity.defn
     async def evaluate_gates(self, request: EvaluateGatesInput) -> GateEvaluation:
-        """Measure every gate in every region of a ring concurrently, and judge each."""
-        pairs = [(gate, region) for region in request.regions for gate in request.gates]
+        """Measure every gate in every region of a ring concurrently, and judge each.
 
-        async def one(gate: Gate, region: Region) -> GateResult:
+        Prometheus errors and timeouts never raise: they are missing data, which
+        the gate's ``missing_data`` policy decides.
+        """
+
+        async def measure(gate: Gate, region: Region, window: timedelta) -> Measurement:
             variables = {
                 "service": request.service,
                 "region": region.name,
                 "version": request.version,
-                "previous_version": request.previous_version or "",
-                "window": _promql_duration(gate.window.total_seconds()),
+                "previous_version": request.previous_versions.get(region.name, request.previous_version or ""),
+                "window": _promql_duration(window.total_seconds()),
             }
             url = region.prometheus_url or request.prometheus_url
-            measurement = await self._source.measure(gate, region, variables, url)
-            decision, reason = judge(gate, measurement)
+            call = self._source.measure(gate, region, variables, url)
+            if request.timeout is None:
+                return await call
+            try:
+                return await asyncio.wait_for(call, request.timeout)
+            except TimeoutError:
+                return Measurement(
+                    query=render_query(gate.query, variables), error=f"timed out after {request.timeout:g}s"
+                )
+
+        async def one(gate: Gate, region: Region) -> GateResult:
+            measurements = await asyncio.gather(*(measure(gate, region, w) for w in windows(gate)))
+            decision, reason = judge(gate, *measurements)
+            values = [m.value for m in measurements]
+            derived = derive(gate, [v for v in values if v is not None]) if None not in values else None
             return GateResult(
                 gate=gate.name,
                 region=region.name,
-                query=measurement.query,
-                value=measurement.value,
+                query=" ; ".join(m.query for m in measurements),
+                value=derived,
                 threshold=gate.threshold,
                 comparison=str(gate.comparison),
-                samples=measurement.samples,
+                samples=measurements[0].samples,
                 decision=decision,
                 reason=reason,
                 evaluated_at=datetime.now(UTC),
+                slo=gate.slo,
+                kind=str(gate.kind),
+                measured=values,
             )
 
+        pairs = [(gate, region) for region in request.regions for gate in request.gates]
         results = await asyncio.gather(*(one(gate, region) for gate, region in pairs))
         return GateEvaluation(results=list(results), decision=combine([r.decision for r in results]))
 

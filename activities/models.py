@@ -114,7 +114,12 @@ class Measurement(Message):
 
 
 class GateResult(Message):
-    """One evaluated gate in one region: the measurement and the decision taken from it."""
+    """One evaluated gate in one region: the measurement and the decision taken from it.
+
+    ``value`` is what was compared with ``threshold``: the SLI for a threshold
+    gate, the smaller burn rate for a burn-rate gate, the budget left for an
+    error-budget gate; ``measured`` holds the raw query results behind it.
+    """
 
     gate: str
     region: str
@@ -126,6 +131,9 @@ class GateResult(Message):
     decision: GateDecision
     reason: str
     evaluated_at: datetime
+    slo: str | None = None
+    kind: str = "threshold"
+    measured: list[float | None] = []
 
 
 class EvaluateGatesInput(Message):
@@ -139,6 +147,10 @@ class EvaluateGatesInput(Message):
     regions: list[Region]
     gates: list[Gate]
     prometheus_url: str
+    #: Previous version per region (from the deploy's undo record), for ``{previous_version}``.
+    previous_versions: dict[str, str] = {}
+    #: Seconds one query may take; a slower one is missing data. ``None``: the source's own timeout.
+    timeout: float | None = None
 
 
 class GateEvaluation(Message):

@@ -21,7 +21,7 @@ from activities.models import (
     Target,
     UndoRecord,
 )
-from ringctl.plan import Comparison, Gate, Region
+from ringctl.plan import Comparison, Gate, GateKind, Region
 
 #: Matches every version in a :class:`Scenario` entry.
 ANY_VERSION = "*"
@@ -34,6 +34,8 @@ class Scenario:
     bad_rollouts: dict[str, set[str]] = field(default_factory=dict)
     bad_gates: dict[str, set[str]] = field(default_factory=dict)
     no_data: dict[str, set[str]] = field(default_factory=dict)
+    #: Regions whose error budget is spent (error-budget gates before a ring breach there).
+    exhausted_budget: set[str] = field(default_factory=set)
     rollout_polls: int = 1
 
     @staticmethod
@@ -165,12 +167,21 @@ class SandboxMetricsSource:
         scenario = self.world.scenario
         if Scenario.matches(scenario.no_data, region.name, version):
             return Measurement(query=query, value=None, samples=0)
-        breach = Scenario.matches(scenario.bad_gates, region.name, version)
+        if gate.kind is GateKind.ERROR_BUDGET:
+            breach = region.name in scenario.exhausted_budget
+        else:
+            breach = Scenario.matches(scenario.bad_gates, region.name, version)
         return Measurement(query=query, value=_value(gate, breach), samples=max(gate.min_samples * 10, 1000))
 
 
 def _value(gate: Gate, breach: bool) -> float:
-    """A value on the healthy or the breaching side of the threshold."""
+    """A measured value that :func:`~activities.gates.judge` finds healthy or breaching.
+
+    Burn-rate and error-budget gates measure a bad-event ratio: 0 is healthy,
+    1 (every request failing) breaches them.
+    """
+    if gate.kind is not GateKind.THRESHOLD:
+        return 1.0 if breach else 0.0
     below = gate.comparison in (Comparison.LT, Comparison.LE)
     margin = abs(gate.threshold) or 1.0
     healthy = gate.threshold - margin / 2 if below else gate.threshold + margin / 2

@@ -25,7 +25,7 @@ from ringctl.log import configure_logging
 from ringctl.plan import Plan
 from ringctl.planfile import DEFAULT_PLAN, load_plan
 from ringctl.render import render_status
-from workflows.models import AbortRequest, ApproveRequest, PauseRequest, ReleaseState, ResumeRequest, RollbackRequest
+from workflows.models import AbortRequest, ApproveRequest, PauseRequest, ReleaseState, ResumeRequest
 from workflows.ring_release import RingRelease
 
 EXIT_REFUSED = 1
@@ -74,7 +74,9 @@ def cli(log_json: bool | None, log_level: str) -> None:
 
 @cli.command()
 @click.argument("file", default=DEFAULT_PLAN, type=click.Path(dir_okay=False))
-def validate(file: str) -> None:
+@click.option("--check-queries", is_flag=True, help="Also have Prometheus parse every templated query.")
+@click.option("--prometheus-url", help="Prometheus to ask (default: the plan's prometheus.url).")
+def validate(file: str, check_queries: bool, prometheus_url: str | None) -> None:
     """Check a plan file; print every problem with its field path."""
     try:
         plan = load_plan(file)
@@ -83,6 +85,20 @@ def validate(file: str) -> None:
             click.echo(f"{exc.path}: {problem}", err=True)
         sys.exit(EXIT_REFUSED)
     rings = " -> ".join(ring.name for ring in plan.stages)
+    if check_queries:
+        from ringctl.checkqueries import check_plan_queries, plan_queries
+
+        url = prometheus_url or plan.prometheus.url
+        try:
+            problems = _run(check_plan_queries(plan, url, plan.prometheus.timeout.total_seconds()))
+        except RingctlError as exc:
+            click.echo(f"error: cannot check queries: {exc}", err=True)
+            sys.exit(EXIT_REFUSED)
+        for query, problem in problems:
+            click.echo(f"{file}: {query.path}: {problem}", err=True)
+        if problems:
+            sys.exit(EXIT_REFUSED)
+        click.echo(f"{file}: {len(plan_queries(plan))} queries parse at {url}")
     click.echo(f"{file}: ok ({len(plan.services)} services; {rings})")
 
 
@@ -161,12 +177,49 @@ def _command(name: str, update: Any, build: Callable[..., Any], help_text: str) 
 
 approve = click.option("--comment", default="", help="Why.")(
     click.option("--ring", required=True, help="Ring to approve.")(
-        _command("approve", RingRelease.approve, ApproveRequest, "Approve promotion of RELEASE into a ring.")
+        click.option(
+            "--override-budget",
+            is_flag=True,
+            help="Deploy the ring although its error budget is exhausted (needs --reason; recorded).",
+        )(
+            click.option("--reason", default="", help="Why the error budget is overridden (recorded).")(
+                _command(
+                    "approve",
+                    RingRelease.approve,
+                    ApproveRequest,
+                    "Approve promotion of RELEASE into a ring, or override the ring's exhausted error budget.",
+                )
+            )
+        )
     )
 )
-rollback = click.option("--reason", required=True, help="Why (recorded).")(
-    _command("rollback", RingRelease.rollback, RollbackRequest, "Roll back every region RELEASE changed.")
-)
+@cli.command()
+@click.argument("release", required=False)
+@click.option("--service", help="Roll back this service's latest release (instead of RELEASE).")
+@click.option("--reason", required=True, help="Why (recorded).")
+@_connection_options
+def rollback(
+    release: str | None, service: str | None, reason: str, connection: ConnectionOptions, actor: str
+) -> None:
+    """Roll back every region RELEASE changed, in reverse ring order.
+
+    Works while the release runs (any state) and after it ended, within the
+    plan's rollback_retention.
+    """
+    from ringctl.releases import rollback_release
+
+    if (release is None) == (service is None):
+        raise click.UsageError("name either RELEASE or --service")
+    target = release or service or ""
+
+    async def go() -> None:
+        client = await _client(connection, actor)
+        result = await rollback_release(client, target, by=actor, reason=reason)
+        click.echo(f"{result.release_id}: {result.message} (state: {result.state})")
+
+    _run(go())
+
+
 pause = click.option("--reason", default="", help="Why (recorded).")(
     _command("pause", RingRelease.pause, PauseRequest, "Pause RELEASE: nothing new is deployed or promoted.")
 )
@@ -178,26 +231,93 @@ abort = click.option("--reason", required=True, help="Why (recorded).")(
 )
 
 
+OUTPUT = click.option("--output", type=click.Choice(["table", "json"]), default="table", show_default=True)
+
+
 @cli.command()
 @click.argument("release", required=False)
-@click.option("--output", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@OUTPUT
+@click.option("--watch", is_flag=True, help="Refresh every --interval seconds until the release ends.")
+@click.option("--interval", default=2.0, show_default=True, help="Seconds between refreshes with --watch.")
 @_connection_options
-def status(release: str | None, output: str, connection: ConnectionOptions, actor: str) -> None:
+def status(
+    release: str | None, output: str, watch: bool, interval: float, connection: ConnectionOptions, actor: str
+) -> None:
     """Show a release (RELEASE is service@version or a service); without RELEASE, list releases."""
-    from ringctl.releases import get_status, list_releases
+    from ringctl.releases import get_status
+
+    if release is None:
+        if watch:
+            raise click.UsageError("--watch needs a RELEASE")
+        _print_list(connection, actor, None, None, output)
+        return
 
     async def go() -> None:
         client = await _client(connection, actor)
-        if release is None:
-            rows = await list_releases(client)
+        while True:
+            current = await get_status(client, release)
             if output == "json":
-                click.echo(json.dumps(rows, indent=2))
+                click.echo(current.model_dump_json(indent=2) if not watch else current.model_dump_json())
             else:
-                for row in rows:
-                    click.echo(f"{row['release_id']:<32} {row['state'] or '-':<18} {row['ring'] or '-':<12} {row['started_at']}")
-            return
+                if watch:
+                    click.echo("\x1b[2J\x1b[H", nl=False)  # clear the screen
+                click.echo(render_status(current))
+            if not watch or current.state.is_final:
+                return
+            await asyncio.sleep(interval)
+
+    _run(go())
+
+
+@cli.command()
+@click.argument("release")
+@OUTPUT
+@_connection_options
+def history(release: str, output: str, connection: ConnectionOptions, actor: str) -> None:
+    """Show the audit log of RELEASE: every action, who did it, when and why."""
+    from ringctl.releases import get_status
+    from ringctl.render import render_events
+
+    async def go() -> None:
+        client = await _client(connection, actor)
         current = await get_status(client, release)
-        click.echo(current.model_dump_json(indent=2) if output == "json" else render_status(current))
+        if output == "json":
+            click.echo(json.dumps([e.model_dump(mode="json") for e in current.events], indent=2))
+        else:
+            click.echo(render_events(current.events))
+
+    _run(go())
+
+
+@cli.command("list")
+@click.option("--service", help="Only this service's releases.")
+@click.option("--state", help="Only releases in this state (e.g. awaiting_approval, completed).")
+@OUTPUT
+@_connection_options
+def list_command(
+    service: str | None, state: str | None, output: str, connection: ConnectionOptions, actor: str
+) -> None:
+    """List releases, newest first, from Temporal visibility."""
+    _print_list(connection, actor, service, state, output)
+
+
+def _print_list(
+    connection: ConnectionOptions, actor: str, service: str | None, state: str | None, output: str
+) -> None:
+    from ringctl.releases import list_releases
+
+    async def go() -> None:
+        client = await _client(connection, actor)
+        rows = await list_releases(client, service=service, state=state)
+        if output == "json":
+            click.echo(json.dumps(rows, indent=2))
+            return
+        click.echo(f"{'RELEASE':<32} {'STATE':<20} {'RING':<12} {'STARTED':<26} CLOSED")
+        for row in rows:
+            click.echo(
+                f"{row['release_id']:<32} {row['state'] or '-':<20} {row['ring'] or '-':<12} "
+                f"{row['started_at']:<26} {row['closed_at'] or '-'}"
+            )
 
     _run(go())
 
@@ -228,7 +348,12 @@ def worker(
         await ensure_search_attributes(client)
         target, source = make_providers(deploy_target, metrics_source, kubeconfig=kubeconfig)
         click.echo(f"worker polling task queue {task_queue!r} ({deploy_target}, {metrics_source})", err=True)
-        await build_worker(client, target, source, task_queue=task_queue).run()
+        try:
+            await build_worker(client, target, source, task_queue=task_queue).run()
+        finally:
+            close = getattr(source, "aclose", None)
+            if close is not None:
+                await close()  # the Prometheus source's HTTP clients
 
     _run(go())
 

@@ -39,12 +39,20 @@ def example_plan() -> Plan:
 
 
 def shortened(plan: Plan, bake: timedelta) -> Plan:
-    """The plan with every bake set to ``bake`` and gates evaluated every second."""
+    """The plan with every bake set to ``bake`` and gates and SLOs evaluated every second."""
+    second = timedelta(seconds=1)
     rings = []
     for ring in plan.stages:
-        gates = [gate.model_copy(update={"interval": timedelta(seconds=1)}) for gate in ring.gates]
-        rings.append(ring.model_copy(update={"bake": bake, "gates": gates}))
-    return plan.model_copy(update={"staging": rings[0], "rings": rings[1:]})
+        gates = [gate.model_copy(update={"interval": second}) for gate in ring.gates]
+        overrides = {
+            name: override.model_copy(update={"interval": None}) for name, override in ring.slo_overrides.items()
+        }
+        rings.append(ring.model_copy(update={"bake": bake, "gates": gates, "slo_overrides": overrides}))
+    services = [
+        service.model_copy(update={"slos": [slo.model_copy(update={"interval": second}) for slo in service.slos]})
+        for service in plan.services
+    ]
+    return plan.model_copy(update={"services": services, "staging": rings[0], "rings": rings[1:]})
 
 
 def _free_port() -> int:
@@ -72,7 +80,7 @@ async def run_demo(plan_file: str | None, fail_region: str | None, bake: str, ke
         data_converter=pydantic_data_converter,
         ui=True,
         ui_port=ui_port,
-        dev_server_log_level="fatal",
+        dev_server_log_level="error",
     ) as env:
         workflow_id = workflow_id_for(service.name)
         click.echo(f"Temporal UI: http://127.0.0.1:{ui_port}/namespaces/default/workflows/{workflow_id}")
@@ -92,7 +100,7 @@ async def run_demo(plan_file: str | None, fail_region: str | None, bake: str, ke
             click.echo(f"started release {release_id_for(service.name, NEW_VERSION)} as {PIPELINE}")
             final = await _follow(handle, plan)
         click.echo("")
-        click.echo(render_status(final, events=0))
+        click.echo(render_status(final, events=0, queries=False))
         if keep_running:
             click.echo(f"\nTemporal UI stays up at http://127.0.0.1:{ui_port} (Ctrl-C to stop)")
             await asyncio.Event().wait()

@@ -1,4 +1,10 @@
-"""The release plan (``rings.yaml``): services, staging, ordered rings of regions, gates.
+"""The release plan (``rings.yaml``): services and their SLOs, staging, ordered rings of regions, gates.
+
+Gates come from two places and are evaluated the same way: a ring's own
+``gates:`` list, and the ``slos:`` of the service being released, which
+:meth:`Plan.gates_for` compiles into threshold and burn-rate gates for each ring
+(with the ring's ``slo_overrides`` applied) and :meth:`Plan.budget_gates_for`
+into the error-budget gates checked before the ring is deployed.
 
 Every model forbids unknown fields, so a typo is an error rather than a silent
 default. The plan travels into the workflow as data, so editing ``rings.yaml``
@@ -9,11 +15,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
-from ringctl.durations import Duration
+from ringctl.durations import Duration, format_duration
 
 #: ISO 3166-1 alpha-2 code of Japan; regions tagged with it must be in the final ring.
 JAPAN = "JP"
@@ -55,25 +61,51 @@ class Comparison(StrEnum):
             Comparison.GE: value >= threshold,
         }[self]
 
+class GateKind(StrEnum):
+    """How a gate turns its measurement into the value compared with its threshold.
+
+    ``threshold``: the query's value as is. ``burn_rate``: the query is a
+    bad-event ratio, measured over ``window`` (short) and ``long_window``; each
+    is divided by the error budget ``1 - objective`` and the gate breaches when
+    *both* burn rates exceed ``threshold`` (the SRE workbook's multi-window
+    alert), so the compared value is the smaller of the two. ``error_budget``:
+    the query is the bad-event ratio over the SLO window and the compared value
+    is the budget left, ``1 - ratio / (1 - objective)``.
+    """
+
+    THRESHOLD = "threshold"
+    BURN_RATE = "burn_rate"
+    ERROR_BUDGET = "error_budget"
+
+
 class Gate(Model):
-    """An SLO check evaluated per region during and at the end of a ring's bake.
+    """A check evaluated per region during a ring's bake (or, for ``error_budget``, before its deploy).
 
     ``query`` and ``samples_query`` are PromQL templates; ``{service}``,
     ``{region}``, ``{version}``, ``{previous_version}`` and ``{window}`` are
     substituted before the query is sent.
     """
 
-    name: Name
+    name: Annotated[str, StringConstraints(pattern=r"^[a-z0-9]([a-z0-9:._-]*[a-z0-9])?$", max_length=127)]
+    kind: GateKind = GateKind.THRESHOLD
     query: str = Field(min_length=1, description="SLI as PromQL; one scalar or single-series vector")
     comparison: Comparison = Field(description="healthy when value <comparison> threshold")
     threshold: float
     window: Duration = Field(default=timedelta(minutes=5), description="range for rate()/increase() in the query")
+    long_window: Duration | None = Field(default=None, description="burn_rate: the long window")
+    objective: float | None = Field(
+        default=None, gt=0, lt=1, description="burn_rate, error_budget: fraction of good events, e.g. 0.999"
+    )
     interval: Duration = Field(default=timedelta(minutes=1), description="evaluation interval during the bake")
     samples_query: str | None = Field(
         default=None, description="PromQL giving the request count over the window; required when min_samples > 0"
     )
     min_samples: float = Field(default=0, ge=0, description="below this many samples the result is missing data")
     missing_data: MissingData = MissingData.HOLD
+    consecutive_healthy: int = Field(
+        default=1, ge=1, description="passing evaluations in a row needed to end the bake"
+    )
+    slo: str | None = Field(default=None, description="the SLO this gate was compiled from, if any")
 
     @field_validator("interval")
     @classmethod
@@ -86,7 +118,167 @@ class Gate(Model):
     def _samples_query_for_min_samples(self) -> Gate:
         if self.min_samples > 0 and not self.samples_query:
             raise ValueError("min_samples > 0 needs a samples_query that counts the requests")
+        if self.kind is not GateKind.THRESHOLD and self.objective is None:
+            raise ValueError(f"a {self.kind} gate needs an objective (fraction of good events, e.g. 0.999)")
+        if self.kind is GateKind.BURN_RATE:
+            if self.long_window is None:
+                raise ValueError("a burn_rate gate needs a long_window")
+            if self.long_window <= self.window:
+                raise ValueError("long_window must be longer than window")
         return self
+
+
+class BurnRate(Model):
+    """One multi-window burn-rate check: breach when both windows burn faster than ``factor``.
+
+    The SRE workbook's page-worthy pair is ``{short: 5m, long: 1h, factor: 14.4}``
+    (2 % of a 30-day budget in an hour).
+    """
+
+    short: Duration
+    long: Duration
+    factor: float = Field(gt=0, description="burn rate: observed bad ratio / (1 - objective)")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> BurnRate:
+        if self.short <= timedelta(0):
+            raise ValueError("short must be greater than 0s")
+        if self.long <= self.short:
+            raise ValueError("long must be longer than short")
+        return self
+
+
+class Slo(Model):
+    """A service level objective: an SLI in PromQL, an objective over a window, and how gates use it.
+
+    ``sli_type: error_ratio`` means ``sli`` gives the fraction of *bad* events
+    over ``{window}`` (0 when all is well): the threshold gate defaults to the
+    objective (``1 - objective``), and burn-rate and error-budget checks apply.
+    ``sli_type: value`` is any other measurement (e.g. a latency quantile from a
+    histogram): it needs an explicit ``threshold`` and has no budget.
+    """
+
+    name: Name
+    description: str = ""
+    sli: str = Field(min_length=1, description="PromQL template of the SLI over {window}")
+    sli_type: Literal["error_ratio", "value"] = "error_ratio"
+    samples_query: str | None = Field(default=None, description="PromQL: requests over {window}")
+    objective: float = Field(gt=0, lt=100, description="percent of good events, e.g. 99.9")
+    window: Duration = Field(default=timedelta(days=28), description="SLO window, over which the budget is counted")
+    comparison: Comparison = Comparison.LE
+    threshold: float | None = Field(default=None, description="threshold gate on the SLI; error_ratio: 1 - objective")
+    gate_window: Duration = Field(default=timedelta(minutes=5), description="{window} of the threshold gate")
+    burn_rate: list[BurnRate] = Field(default_factory=list)
+    error_budget: bool = Field(default=False, description="check the remaining budget before deploying each ring")
+    budget_query: str | None = Field(
+        default=None, description="bad-event ratio of the region over {window}, across versions"
+    )
+    budget_samples_query: str | None = None
+    min_samples: float = Field(default=0, ge=0, description="fewer requests in the window: missing data")
+    missing_data: MissingData = MissingData.HOLD
+    interval: Duration = Field(default=timedelta(minutes=1), description="evaluation interval during the bake")
+    consecutive_healthy: int = Field(default=1, ge=1, description="healthy evaluations in a row to end the bake")
+
+    @field_validator("interval", "window", "gate_window")
+    @classmethod
+    def _positive(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("must be greater than 0s")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Slo:
+        if self.min_samples > 0 and not self.samples_query:
+            raise ValueError("min_samples > 0 needs a samples_query that counts the requests")
+        if self.sli_type == "value":
+            if self.threshold is None:
+                raise ValueError("an SLO with sli_type 'value' needs a threshold")
+            if self.burn_rate or self.error_budget:
+                raise ValueError("burn_rate and error_budget need sli_type 'error_ratio' (a bad-event ratio)")
+        if self.error_budget and not self.budget_query:
+            raise ValueError("error_budget: true needs a budget_query (the region's bad-event ratio, all versions)")
+        return self
+
+    @property
+    def good_fraction(self) -> float:
+        """The objective as a fraction (99.9 -> 0.999)."""
+        return self.objective / 100
+
+    def gates(self, override: SloOverride | None = None) -> list[Gate]:
+        """The bake gates of this SLO (threshold, then one per burn-rate check), with ``override`` applied."""
+        slo = self.model_copy(update=override.changes()) if override else self
+        common: dict[str, object] = {
+            "query": slo.sli,
+            "samples_query": slo.samples_query,
+            "min_samples": slo.min_samples,
+            "missing_data": slo.missing_data,
+            "interval": slo.interval,
+            "consecutive_healthy": slo.consecutive_healthy,
+            "slo": slo.name,
+        }
+        threshold = slo.threshold if slo.threshold is not None else round(1 - slo.good_fraction, 12)
+        gates = [
+            Gate(name=slo.name, comparison=slo.comparison, threshold=threshold, window=slo.gate_window, **common)
+        ]
+        for check in slo.burn_rate:
+            gates.append(
+                Gate(
+                    name=f"{slo.name}:burn-{format_duration(check.short)}-{format_duration(check.long)}",
+                    kind=GateKind.BURN_RATE,
+                    comparison=Comparison.LE,
+                    threshold=check.factor,
+                    window=check.short,
+                    long_window=check.long,
+                    objective=slo.good_fraction,
+                    **common,
+                )
+            )
+        return gates
+
+    def budget_gate(self, override: SloOverride | None = None) -> Gate | None:
+        """The error-budget gate checked before a ring, or ``None`` if the SLO (as overridden) has none."""
+        slo = self.model_copy(update=override.changes()) if override else self
+        if not slo.error_budget or not slo.budget_query:
+            return None
+        return Gate(
+            name=f"{slo.name}:budget",
+            kind=GateKind.ERROR_BUDGET,
+            query=slo.budget_query,
+            samples_query=slo.budget_samples_query,
+            min_samples=slo.min_samples if slo.budget_samples_query else 0,
+            comparison=Comparison.GT,
+            threshold=0.0,
+            window=slo.window,
+            objective=slo.good_fraction,
+            missing_data=slo.missing_data,
+            interval=slo.interval,
+            slo=slo.name,
+        )
+
+
+class SloOverride(Model):
+    """Per-ring changes to one SLO; unset fields keep the service's value."""
+
+    threshold: float | None = None
+    burn_rate: list[BurnRate] | None = None
+    error_budget: bool | None = None
+    min_samples: float | None = Field(default=None, ge=0)
+    missing_data: MissingData | None = None
+    interval: Duration | None = None
+    consecutive_healthy: int | None = Field(default=None, ge=1)
+    gate_window: Duration | None = None
+
+    @field_validator("interval", "gate_window")
+    @classmethod
+    def _positive(cls, value: timedelta | None) -> timedelta | None:
+        if value is not None and value <= timedelta(0):
+            raise ValueError("must be greater than 0s")
+        return value
+
+    def changes(self) -> dict[str, object]:
+        """The fields this override sets."""
+        return {key: value for key, value in self if value is not None}
+
 
 class Approval(Model):
     """Whether a person must approve promotion into the ring, and who may."""
@@ -116,6 +308,9 @@ class Ring(Model):
     on_failure: OnFailure = OnFailure.ROLLBACK
     rollout_timeout: Duration = Field(default=timedelta(minutes=15), description="limit for one region's rollout")
     gates: list[Gate] = Field(default_factory=list)
+    slo_overrides: dict[str, SloOverride] = Field(
+        default_factory=dict, description="per-SLO changes in this ring, keyed by SLO name"
+    )
 
     @field_validator("rollout_timeout")
     @classmethod
@@ -143,6 +338,12 @@ class Service(Model):
     name: Name
     image: str = Field(min_length=1, description="image repository; a release deploys <image>:<version>")
     workload: Workload
+    slos: list[Slo] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique_slo_names(self) -> Service:
+        _reject_duplicates([(f"slos[{i}].name", slo.name) for i, slo in enumerate(self.slos)], "SLO")
+        return self
 
 class Prometheus(Model):
     """Default Prometheus endpoint for gates."""
@@ -157,6 +358,9 @@ class Plan(Model):
     staging: Ring
     rings: list[Ring] = Field(min_length=1)
     prometheus: Prometheus = Prometheus()
+    rollback_retention: Duration = Field(
+        default=timedelta(days=7), description="how long after it ends a release can still be rolled back"
+    )
 
     @property
     def stages(self) -> list[Ring]:
@@ -174,6 +378,17 @@ class Plan(Model):
         """The field path of stage ``index`` (0 is staging), as error messages show it."""
         return "staging" if index == 0 else f"rings[{index - 1}]"
 
+    def gates_for(self, service: str, ring: Ring) -> list[Gate]:
+        """The bake gates of ``ring`` for ``service``: the ring's own, then those of the service's SLOs."""
+        spec = self.service(service)
+        return [*ring.gates, *(g for slo in spec.slos for g in slo.gates(ring.slo_overrides.get(slo.name)))]
+
+    def budget_gates_for(self, service: str, ring: Ring) -> list[Gate]:
+        """The error-budget gates checked before ``ring`` is deployed for ``service``."""
+        spec = self.service(service)
+        gates = (slo.budget_gate(ring.slo_overrides.get(slo.name)) for slo in spec.slos)
+        return [g for g in gates if g is not None]
+
     @model_validator(mode="after")
     def _check_names_and_order(self) -> Plan:
         _reject_duplicates([(f"services[{i}].name", s.name) for i, s in enumerate(self.services)], "service")
@@ -186,6 +401,23 @@ class Plan(Model):
             ],
             "region",
         )
+        slo_names = {slo.name for service in self.services for slo in service.slos}
+        for i, ring in enumerate(self.stages):
+            for name in ring.slo_overrides:
+                if name not in slo_names:
+                    known = ", ".join(sorted(slo_names)) or "none"
+                    raise ValueError(
+                        f"{self.stage_path(i)}.slo_overrides.{name}: no service has an SLO named {name!r} "
+                        f"(SLOs: {known})"
+                    )
+            for service in self.services:
+                names = {g.name for g in ring.gates}
+                for gate in self.gates_for(service.name, ring):
+                    if gate.slo is not None and gate.name in names:
+                        raise ValueError(
+                            f"{self.stage_path(i)}.gates: gate name {gate.name!r} is also a gate of "
+                            f"SLO {gate.slo!r} of service {service.name!r}; rename one"
+                        )
         last = len(self.stages) - 1
         for i, ring in enumerate(self.stages):
             for j, region in enumerate(ring.regions):
@@ -209,8 +441,10 @@ def _reject_duplicates(named: list[tuple[str, str]], what: str) -> None:
 __all__ = [
     "JAPAN",
     "Approval",
+    "BurnRate",
     "Comparison",
     "Gate",
+    "GateKind",
     "MissingData",
     "OnFailure",
     "Plan",
@@ -218,5 +452,7 @@ __all__ = [
     "Region",
     "Ring",
     "Service",
+    "Slo",
+    "SloOverride",
     "Workload",
 ]

@@ -5,12 +5,23 @@ from __future__ import annotations
 from activities.providers import DeployTarget, MetricsSource
 from ringctl.errors import RingctlError
 
+#: Client-side limit of one Prometheus query, in seconds. Releases also bound each
+#: query by their plan's ``prometheus.timeout``; the smaller of the two applies.
+DEFAULT_PROMETHEUS_TIMEOUT = 30.0
 
-def make_providers(deploy_target: str, metrics_source: str, *, kubeconfig: str | None = None) -> tuple[DeployTarget, MetricsSource]:
+
+def make_providers(
+    deploy_target: str,
+    metrics_source: str,
+    *,
+    kubeconfig: str | None = None,
+    prometheus_timeout: float = DEFAULT_PROMETHEUS_TIMEOUT,
+) -> tuple[DeployTarget, MetricsSource]:
     """Build the deploy target and metrics source named by the worker's flags.
 
     ``sandbox`` is a simulation (see :mod:`activities.sandbox`); both sandbox
-    providers share one simulated world.
+    providers share one simulated world. The Prometheus source keeps one HTTP
+    client per Prometheus URL; close it with ``await source.aclose()``.
     """
     from activities.sandbox import SandboxDeployTarget, SandboxMetricsSource, SandboxWorld
 
@@ -28,7 +39,7 @@ def make_providers(deploy_target: str, metrics_source: str, *, kubeconfig: str |
     if metrics_source == "prometheus":
         from activities.prometheus import PrometheusSource
 
-        source = PrometheusSource()
+        source = PrometheusSource(timeout=prometheus_timeout)
     elif metrics_source == "sandbox":
         source = SandboxMetricsSource(world)
     else:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from workflows.models import ReleaseStatus
+from workflows.models import Event, ReleaseStatus
 
 
 def _when(at: datetime | None) -> str:
@@ -15,8 +15,12 @@ def _number(value: float | None) -> str:
     return "-" if value is None else f"{value:.4g}"
 
 
-def render_status(status: ReleaseStatus, events: int = 10) -> str:
-    """Rings, regions, the latest gate result per gate and region, and the last ``events`` events."""
+def render_status(status: ReleaseStatus, events: int = 10, queries: bool = True) -> str:
+    """Rings, regions, the latest gate result per gate and region, and the last ``events`` events.
+
+    With ``queries``, each gate result is followed by the reason of its
+    decision and the query as sent. ``--output json`` has every kept result.
+    """
     lines = [
         f"release  {status.release_id}   image {status.image}",
         f"state    {status.state}{' (paused)' if status.paused and str(status.state) != 'paused' else ''}"
@@ -38,16 +42,30 @@ def render_status(status: ReleaseStatus, events: int = 10) -> str:
         for result in ring.gate_results:
             latest[(ring.name, result.gate, result.region)] = result
     if latest:
-        lines += ["", f"{'GATE':<22} {'REGION':<18} {'VALUE':>10} {'THRESHOLD':>12} {'SAMPLES':>9}  DECISION  AT"]
+        width = max(len(f"{ring}/{gate}") for ring, gate, _ in latest) + 1
+        lines += [
+            "",
+            f"{'GATE':<{width}} {'SLO':<14} {'REGION':<18} {'VALUE':>10} {'THRESHOLD':>12} {'SAMPLES':>9}  "
+            "DECISION  AT",
+        ]
         for (ring_name, gate, region), r in latest.items():
             lines.append(
-                f"{ring_name + '/' + gate:<22} {region:<18} {_number(r.value):>10} "
+                f"{ring_name + '/' + gate:<{width}} {r.slo or '-':<14} {region:<18} {_number(r.value):>10} "
                 f"{r.comparison + ' ' + _number(r.threshold):>12} {_number(r.samples):>9}  {r.decision:<8}  "
                 f"{_when(r.evaluated_at)}"
             )
+            if queries:
+                lines.append(f"{'':<{width}}   {r.reason}")
+                lines.append(f"{'':<{width}}   query: {' '.join(r.query.split())}")
     if status.events and events:
-        lines += ["", "EVENTS"]
-        for event in status.events[-events:]:
-            where = "/".join(x for x in (event.ring, event.region) if x)
-            lines.append(f"  {_when(event.at)}  {event.actor:<16} {event.action:<14} {where:<16} {event.detail}")
+        lines += ["", "EVENTS", render_events(status.events[-events:])]
+    return "\n".join(lines)
+
+
+def render_events(events: list[Event]) -> str:
+    """The audit log, one line per event: when, who, what, where, why."""
+    lines = [f"  {'AT':<19}  {'ACTOR':<16} {'ACTION':<18} {'WHERE':<18} DETAIL"]
+    for event in events:
+        where = "/".join(x for x in (event.ring, event.region) if x)
+        lines.append(f"  {_when(event.at)}  {event.actor:<16} {event.action:<18} {where:<18} {event.detail}")
     return "\n".join(lines)

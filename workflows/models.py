@@ -26,6 +26,7 @@ class ReleaseState(StrEnum):
 
     PENDING = "pending"
     AWAITING_APPROVAL = "awaiting_approval"
+    AWAITING_BUDGET_OVERRIDE = "awaiting_budget_override"
     DEPLOYING = "deploying"
     VERIFYING = "verifying"
     BAKING = "baking"
@@ -49,6 +50,7 @@ class RingState(StrEnum):
 
     PENDING = "pending"
     AWAITING_APPROVAL = "awaiting_approval"
+    AWAITING_BUDGET_OVERRIDE = "awaiting_budget_override"
     DEPLOYING = "deploying"
     BAKING = "baking"
     HOLDING = "holding"
@@ -81,6 +83,9 @@ class ReleaseInput(Message):
     image: str
     plan: Plan
     started_by: str
+    rollback_of: PastRelease | None = Field(
+        default=None, description="set to roll back an ended release instead of releasing"
+    )
 
 
 class Event(Message):
@@ -99,6 +104,14 @@ class Approval(Message):
 
     approver: str
     comment: str = ""
+    at: datetime
+
+
+class BudgetOverride(Message):
+    """A person's decision to deploy a ring although its error budget is exhausted (or unknown)."""
+
+    by: str
+    reason: str
     at: datetime
 
 
@@ -124,6 +137,7 @@ class RingStatus(BaseModel):
     regions: list[RegionStatus]
     gate_results: list[GateResult] = Field(default_factory=list)
     message: str = ""
+    budget_override: BudgetOverride | None = None
 
 
 class ReleaseStatus(BaseModel):
@@ -143,6 +157,15 @@ class ReleaseStatus(BaseModel):
     rings: list[RingStatus]
     events: list[Event] = Field(default_factory=list)
     undo_records: list[UndoRecord] = Field(default_factory=list)
+    rollback_until: datetime | None = Field(default=None, description="a completed release can be rolled back until")
+
+
+class PastRelease(Message):
+    """An ended release to roll back: its final status, and who asks and why."""
+
+    status: ReleaseStatus
+    by: str
+    reason: str
 
 
 class Command(Message):
@@ -153,10 +176,12 @@ class Command(Message):
 
 
 class ApproveRequest(Command):
-    """Approve promotion into ``ring``."""
+    """Approve promotion into ``ring``; with ``override_budget``, deploy it despite an exhausted error budget."""
 
     ring: str
     comment: str = ""
+    override_budget: bool = False
+    reason: str = Field(default="", description="why the budget is overridden (required with override_budget)")
 
 
 class RollbackRequest(Command):

@@ -16,11 +16,12 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.gates import GateActivities, combine
+    from activities.gates import GateActivities
     from activities.models import (
         DeployInput,
         EvaluateGatesInput,
         GateDecision,
+        GateEvaluation,
         RollbackInput,
         RolloutState,
         Target,
@@ -29,14 +30,16 @@ with workflow.unsafe.imports_passed_through():
     )
     from activities.region import RegionActivities
     from ringctl.constants import SA_RING, SA_STATE
-    from ringctl.plan import OnFailure, Region, Ring
+    from ringctl.plan import Gate, OnFailure, Region, Ring
     from workflows.models import (
         AbortRequest,
         Approval,
         ApproveRequest,
+        BudgetOverride,
         Command,
         CommandResult,
         Event,
+        PastRelease,
         PauseRequest,
         RegionState,
         RegionStatus,
@@ -50,7 +53,10 @@ with workflow.unsafe.imports_passed_through():
     )
 
 DEPLOY_TIMEOUT = timedelta(minutes=2)
-GATE_TIMEOUT = timedelta(minutes=2)
+#: Added to the plan's Prometheus timeout to bound one gate evaluation (all its queries run at once).
+GATE_TIMEOUT_MARGIN = timedelta(seconds=10)
+#: Gate evaluations: a worker lost mid-evaluation is retried; Prometheus errors are missing data, not failures.
+GATE_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=5), maximum_attempts=3)
 ROLLBACK_TIMEOUT = timedelta(minutes=2)
 ROLLOUT_HEARTBEAT = timedelta(seconds=30)
 #: Deploy and gate calls: a few retries with backoff, then the region or evaluation fails cleanly.
@@ -109,11 +115,18 @@ class RingRelease:
         self._paused = False
         self._resume_requested = False
         self._interrupt: RollbackRequest | AbortRequest | None = None
+        #: Rings whose error-budget check is waiting (exhausted or missing data): an override may release them.
+        self._budget_waiting: set[str] = set()
         self._deploys_in_flight: set[asyncio.Task[None]] = set()
+        if request.rollback_of is not None:
+            self._status = request.rollback_of.status.model_copy(deep=True)
+            self._state = self._status.state
 
     @workflow.run
     async def run(self, request: ReleaseInput) -> ReleaseStatus:
         """Drive the release to an end state and return its final status."""
+        if request.rollback_of is not None:
+            return await self._roll_back_ended(request.rollback_of)
         self._event(request.started_by, "start", detail=f"{request.service} {request.version} ({request.image})")
         progress = asyncio.create_task(self._advance())
         await workflow.wait_condition(lambda: progress.done() or self._interrupt is not None)
@@ -138,6 +151,13 @@ class RingRelease:
             self._event("ringctl", "complete")
         return self._status
 
+    async def _roll_back_ended(self, past: PastRelease) -> ReleaseStatus:
+        """Roll back a release that has ended (completed, aborted, or failed to roll back), as a new run."""
+        self._status.rollback_until = None
+        self._event(past.by, "rollback", detail=past.reason)
+        await self._rollback_all(f"rollback requested by {past.by}: {past.reason}")
+        return self._status
+
     # -- queries and updates -------------------------------------------------
 
     @workflow.query
@@ -147,8 +167,12 @@ class RingRelease:
 
     @workflow.update
     def approve(self, request: ApproveRequest) -> CommandResult:
-        """Approve promotion into a ring that is waiting for approval."""
+        """Approve promotion into a ring that is waiting for approval, or override its exhausted error budget."""
         ring = self._ring_status(request.ring)
+        if request.override_budget:
+            ring.budget_override = BudgetOverride(by=request.by, reason=request.reason, at=workflow.now())
+            self._event(request.by, "override_budget", ring=request.ring, detail=request.reason)
+            return self._result(f"error budget of ring {request.ring} overridden by {request.by}")
         ring.approvals.append(Approval(approver=request.by, comment=request.comment, at=workflow.now()))
         self._event(request.by, "approve", ring=request.ring, detail=request.comment)
         return self._result(f"ring {request.ring} approved by {request.by}")
@@ -160,11 +184,19 @@ class RingRelease:
         if request.ring not in names:
             raise _rejected(f"unknown ring {request.ring!r}; the rings are {', '.join(names)}")
         ring = self._ring_status(request.ring)
-        if ring.state is not RingState.AWAITING_APPROVAL:
-            raise _rejected(f"ring {request.ring!r} is not waiting for approval (it is {ring.state})")
         approvers = self._stages[names.index(request.ring)].approval.approvers
         if approvers and request.by not in approvers:
             raise _rejected(f"{request.by!r} may not approve ring {request.ring!r}; approvers: {', '.join(approvers)}")
+        if request.override_budget:
+            if request.ring not in self._budget_waiting:
+                raise _rejected(
+                    f"ring {request.ring!r} is not waiting for an error-budget override (it is {ring.state})"
+                )
+            if not request.reason.strip():
+                raise _rejected("an error-budget override needs a reason (--reason)")
+            return
+        if ring.state is not RingState.AWAITING_APPROVAL:
+            raise _rejected(f"ring {request.ring!r} is not waiting for approval (it is {ring.state})")
         if any(a.approver == request.by for a in ring.approvals):
             raise _rejected(f"{request.by!r} has already approved ring {request.ring!r}")
 
@@ -267,6 +299,10 @@ class RingRelease:
             self._event("ringctl", "await_approval", ring=ring.name)
             await workflow.wait_condition(lambda: bool(status.approvals))
             await self._checkpoint()
+        budget_gates = self._request.plan.budget_gates_for(self._request.service, ring)
+        if budget_gates and status.budget_override is None:
+            await self._check_budget(index, ring, budget_gates)
+            await self._checkpoint()
         if status.started_at is None:
             status.started_at = workflow.now()
         status.state = RingState.DEPLOYING
@@ -347,37 +383,108 @@ class RingRelease:
         detail = f"{undo.previous_image or '-'} -> {undo.new_image}" if undo.changed else f"already on {undo.new_image}"
         self._event("ringctl", "deploy", region=region.name, detail=detail)
 
+    async def _check_budget(self, index: int, ring: Ring, gates: list[Gate]) -> None:
+        """Before deploying ``ring``: wait while an SLO's error budget is exhausted in its regions.
+
+        Exhausted (or missing data under ``missing_data: fail``): wait for
+        ``approve --override-budget``. Missing data under ``hold``: re-check every
+        interval until data returns, or an override. ``pass``: proceed.
+        """
+        status = self._status.rings[index]
+        interval = min(gate.interval for gate in gates)
+        self._budget_waiting.add(ring.name)
+        announced: GateDecision | None = None
+        try:
+            while status.budget_override is None:
+                evaluation = await self._evaluate(index, ring, gates)
+                verdict = evaluation.decision if evaluation is not None else GateDecision.HOLD
+                if verdict is GateDecision.PASS:
+                    if announced is not None:
+                        self._event("ringctl", "budget_ok", ring=ring.name)
+                    return
+                bad = [r for r in (evaluation.results if evaluation else []) if r.decision is verdict]
+                detail = "; ".join(f"{r.gate} in {r.region}: {r.reason}" for r in bad) or "gate evaluation failed"
+                if verdict is GateDecision.FAIL:
+                    status.state = RingState.AWAITING_BUDGET_OVERRIDE
+                    self._set_state(
+                        ReleaseState.AWAITING_BUDGET_OVERRIDE,
+                        f"ring {ring.name}: error budget exhausted ({detail}); waiting for "
+                        f"`ringctl approve --ring {ring.name} --override-budget --reason ...`",
+                    )
+                    self._event("ringctl", "budget_exhausted", ring=ring.name, detail=detail)
+                    await workflow.wait_condition(lambda: status.budget_override is not None)
+                    break
+                status.state = RingState.HOLDING
+                self._set_state(
+                    ReleaseState.HOLDING, f"ring {ring.name}: error budget unknown (missing data); holding"
+                )
+                if announced is not GateDecision.HOLD:
+                    self._event("ringctl", "budget_hold", ring=ring.name, detail=detail)
+                announced = verdict
+                try:
+                    await workflow.wait_condition(lambda: status.budget_override is not None, timeout=interval)
+                except TimeoutError:
+                    pass
+        finally:
+            self._budget_waiting.discard(ring.name)
+
     async def _bake(self, index: int, ring: Ring) -> None:
         """Wait ``ring.bake``, evaluating gates every interval; fail on the first breach.
 
         Time spent paused or holding on missing data does not count toward the
-        bake, and the bake ends only on a passing evaluation.
+        bake, and the bake ends only after the gates' ``consecutive_healthy``
+        passing evaluations in a row (a hold resets the count).
         """
         status = self._status.rings[index]
+        gates = self._request.plan.gates_for(self._request.service, ring)
         remaining = ring.bake
-        interval = min((gate.interval for gate in ring.gates), default=ring.bake)
-        verdict = GateDecision.PASS if not ring.gates else None
-        while remaining > timedelta(0) or verdict is not GateDecision.PASS or self._paused:
-            if self._paused and not ring.gates:
+        interval = min((gate.interval for gate in gates), default=ring.bake)
+        required = max((gate.consecutive_healthy for gate in gates), default=0)
+        streak = 0
+        holding = False
+        while remaining > timedelta(0) or streak < required or self._paused:
+            if self._paused and not gates:
                 await self._checkpoint()
                 continue
-            counted = not self._paused and verdict is not GateDecision.HOLD
+            counted = not self._paused and not holding and remaining > timedelta(0)
             step = min(interval, remaining) if counted else interval
             if step > timedelta(0):
                 await workflow.sleep(step)
             if counted:
                 remaining = max(remaining - step, timedelta(0))
-            if ring.gates:
-                verdict = await self._evaluate(index, ring)
-                holding = verdict is GateDecision.HOLD
-                status.state = RingState.HOLDING if holding else RingState.BAKING
-                self._set_state(
-                    ReleaseState.HOLDING if holding else ReleaseState.BAKING,
-                    f"ring {ring.name}: gates have missing data; holding" if holding else f"baking ring {ring.name}",
+            if not gates:
+                continue
+            evaluation = await self._evaluate(index, ring, gates)
+            verdict = evaluation.decision if evaluation is not None else GateDecision.HOLD
+            if evaluation is not None and verdict is GateDecision.FAIL:
+                failed = [r for r in evaluation.results if r.decision is GateDecision.FAIL]
+                detail = "; ".join(f"{r.gate} in {r.region}: {r.reason}" for r in failed)
+                self._event("ringctl", "gate_failed", ring=ring.name, detail=detail)
+                raise RingFailed(f"gate breach: {detail}")
+            streak = streak + 1 if verdict is GateDecision.PASS else 0
+            was_holding, holding = holding, verdict is GateDecision.HOLD
+            if holding and not was_holding and evaluation is not None:
+                held = [r for r in evaluation.results if r.decision is GateDecision.HOLD]
+                self._event(
+                    "ringctl", "hold", ring=ring.name, detail="; ".join(f"{r.gate} in {r.region}: {r.reason}" for r in held)
                 )
+            elif was_holding and not holding:
+                self._event("ringctl", "hold_cleared", ring=ring.name)
+            status.state = RingState.HOLDING if holding else RingState.BAKING
+            self._set_state(
+                ReleaseState.HOLDING if holding else ReleaseState.BAKING,
+                f"ring {ring.name}: gates have missing data; holding" if holding else f"baking ring {ring.name}",
+            )
 
-    async def _evaluate(self, index: int, ring: Ring) -> GateDecision:
+    async def _evaluate(self, index: int, ring: Ring, gates: list[Gate]) -> GateEvaluation | None:
+        """Evaluate ``gates`` in the ring's regions and record the results; ``None`` if the activity failed."""
         status = self._status.rings[index]
+        timeout = self._request.plan.prometheus.timeout
+        previous = {
+            record.target.region: record.previous_image.rpartition(":")[2]
+            for record in self._status.undo_records
+            if record.previous_image
+        }
         try:
             evaluation = await workflow.execute_activity_method(
                 GateActivities.evaluate_gates,
@@ -388,22 +495,19 @@ class RingRelease:
                     previous_version=None,
                     ring=ring.name,
                     regions=ring.regions,
-                    gates=ring.gates,
+                    gates=gates,
                     prometheus_url=self._request.plan.prometheus.url,
+                    previous_versions=previous,
+                    timeout=timeout.total_seconds(),
                 ),
-                start_to_close_timeout=GATE_TIMEOUT,
-                retry_policy=RETRY,
+                start_to_close_timeout=timeout + GATE_TIMEOUT_MARGIN,
+                retry_policy=GATE_RETRY,
             )
         except ActivityError as error:
             self._event("ringctl", "gate_error", ring=ring.name, detail=_cause(error))
-            return GateDecision.HOLD
+            return None
         status.gate_results = [*status.gate_results, *evaluation.results][-GATE_RESULTS_KEPT:]
-        failed = [r for r in evaluation.results if r.decision is GateDecision.FAIL]
-        if failed:
-            detail = "; ".join(f"{r.gate} in {r.region}: {r.reason}" for r in failed)
-            self._event("ringctl", "gate_failed", ring=ring.name, detail=detail)
-            raise RingFailed(f"gate breach: {detail}")
-        return combine([r.decision for r in evaluation.results])
+        return evaluation
 
     async def _halt(self, ring: Ring, reason: str) -> None:
         """Wait for a human: ``resume`` retries the ring; ``rollback`` and ``abort`` interrupt the release."""
@@ -479,6 +583,8 @@ class RingRelease:
     def _set_state(self, state: ReleaseState, reason: str) -> None:
         self._state = state
         self._status.reason = reason
+        if state in (ReleaseState.COMPLETED, ReleaseState.ABORTED, ReleaseState.FAILED):
+            self._status.rollback_until = workflow.now() + self._request.plan.rollback_retention
         self._publish()
 
     def _publish(self) -> None:

@@ -3,6 +3,7 @@
     RingctlError
      ├── PlanError          rings.yaml cannot be read or is invalid
      ├── ReleaseError       a release command was refused (unknown release, conflict, rejected update)
+     ├── SigningError       a signed approval cannot be made or does not verify
      └── ProviderError      a deploy target or metrics source failed
           ├── ConfigError   bad provider input: unknown context, missing object (never retried)
           └── TransientError  may succeed on retry (conflict, 5xx, timeout)
@@ -26,6 +27,10 @@ class PlanError(RingctlError):
 
 class ReleaseError(RingctlError):
     """A release command was refused."""
+
+
+class SigningError(RingctlError):
+    """A signed approval cannot be made (bad key file) or does not verify (unsigned, forged, stale)."""
 
 
 class ProviderError(RingctlError):

@@ -1,0 +1,461 @@
+"""Deployment windows, freezes and public holidays: when a ring may be deployed.
+
+A ring's :class:`RingSchedule` combines weekly :class:`Window`\\ s (wall-clock
+hours in an IANA timezone), explicit :class:`Freeze` periods and an optional
+:class:`HolidayFreeze` (a country's public holidays as whole-day freezes).
+:func:`check` answers "may we deploy at ``now``?" and, if not, when the next
+open instant is. It is pure: ``now`` is always passed in (workflow time), the
+clock is never read, and the answer depends only on the inputs, the tz database
+and the installed ``holidays`` package (whose data changes between versions, so
+call it from a (local) activity when a schedule has ``holidays``).
+
+Semantics, in one place:
+
+* A window is open at an instant when the wall clock in its timezone shows an
+  allowed day and a time in ``[start, end)``: start inclusive, end exclusive.
+  ``end`` may be ``"24:00"`` (end of day). Windows never cross midnight: write
+  an overnight window as two windows (``mon 22:00-24:00`` and ``tue 00:00-06:00``).
+  Because the rule is about the wall clock, DST is handled naturally: a 10:00
+  window opens at 10:00 local on both sides of a change.
+* ``days`` takes ``mon`` ... ``sun`` and ranges such as ``mon-fri`` (a range may
+  wrap: ``fri-mon`` is Fri, Sat, Sun, Mon); case-insensitive; a single string
+  (``days: mon-fri``) is accepted as a one-item list.
+* No windows means always open (subject to freezes and holidays).
+* A freeze covers ``[start, end)`` for datetimes. A date means a whole day in the
+  freeze's ``timezone`` (default UTC): a date ``start`` begins at that day's
+  00:00 and a date ``end`` is *inclusive*, the freeze lifting at 00:00 of the
+  following day. Naive datetimes are read in the freeze's ``timezone``.
+* A public holiday closes the whole local day in the holiday ``timezone``.
+* ``opens_at`` is the earliest instant at or after ``now`` when the schedule is
+  open, searched up to :data:`SEARCH_HORIZON` ahead (``None`` beyond that);
+  ``closes_at`` is when the current open period ends (``None`` if closed, or if
+  it stays open for the whole horizon).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import re
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import holidays as holidays_pkg
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+__all__ = [
+    "SEARCH_HORIZON",
+    "Day",
+    "Freeze",
+    "HolidayFreeze",
+    "RingSchedule",
+    "Window",
+    "WindowCheck",
+    "check",
+]
+
+#: How far ahead :func:`check` looks for the next open instant.
+SEARCH_HORIZON = timedelta(days=366)
+
+Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+_DAYS: tuple[Day, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_HHMM = re.compile(r"^(?:([01]\d|2[0-3]):([0-5]\d)|24:00)$")
+_DAY_SECONDS = 86400
+#: Step used to find DST transitions; no zone changes its offset twice within it.
+_TRANSITION_STEP = timedelta(hours=6)
+#: Length of the UTC chunks the search generates candidate instants for.
+_CHUNK = timedelta(days=8)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _zone(name: str) -> ZoneInfo:
+    """The IANA zone ``name``, or ``ValueError`` naming it."""
+    if not isinstance(name, str) or not name or name != name.strip():
+        raise ValueError(f"unknown timezone {name!r}; use an IANA name such as 'Asia/Tokyo'")
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown timezone {name!r}; use an IANA name such as 'Asia/Tokyo'") from exc
+
+
+def _seconds(hhmm: str) -> int:
+    """Seconds after midnight of ``HH:MM`` (``24:00`` is 86400)."""
+    h, m = hhmm.split(":")
+    return int(h) * 3600 + int(m) * 60
+
+
+def _day_spans(days: tuple[Day, ...]) -> str:
+    """``('mon','tue','wed','fri')`` → ``Mon–Wed, Fri``."""
+    idx = sorted(_DAYS.index(d) for d in days)
+    runs: list[list[int]] = []
+    for i in idx:
+        if runs and runs[-1][-1] == i - 1:
+            runs[-1].append(i)
+        else:
+            runs.append([i])
+    parts = []
+    for run in runs:
+        first, last = _DAYS[run[0]].title(), _DAYS[run[-1]].title()
+        parts.append(first if len(run) == 1 else f"{first}–{last}")
+    return ", ".join(parts)
+
+
+def _fmt_utc(instant: datetime) -> str:
+    return instant.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+class Window(_Model):
+    """A weekly deployment window: ``days`` at ``start``–``end`` wall-clock time in ``timezone``."""
+
+    timezone: str
+    days: tuple[Day, ...]
+    start: str = Field(description="HH:MM, inclusive")
+    end: str = Field(description="HH:MM, exclusive; 24:00 for end of day")
+
+    @field_validator("timezone")
+    @classmethod
+    def _check_timezone(cls, value: str) -> str:
+        _zone(value)
+        return value
+
+    @field_validator("days", mode="before")
+    @classmethod
+    def _expand_days(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, (list, tuple)):
+            return value
+        out: set[str] = set()
+        for item in value:
+            if not isinstance(item, str):
+                raise ValueError(  # noqa: TRY004  (pydantic reports ValueError, not TypeError)
+                    f"expected a day such as 'mon' or a range such as 'mon-fri', got {item!r}"
+                )
+            text = item.strip().lower()
+            ends = [p.strip() for p in text.split("-")]
+            if len(ends) > 2 or any(p not in _DAYS for p in ends):
+                raise ValueError(
+                    f"unknown day {item!r}; use mon, tue, wed, thu, fri, sat, sun or a range such as 'mon-fri'"
+                )
+            first, last = _DAYS.index(ends[0]), _DAYS.index(ends[-1])
+            span = (last - first) % 7
+            out.update(_DAYS[(first + k) % 7] for k in range(span + 1))
+        if not out:
+            raise ValueError("at least one day is required")
+        return tuple(d for d in _DAYS if d in out)
+
+    @field_validator("start", "end")
+    @classmethod
+    def _check_hhmm(cls, value: str) -> str:
+        if not _HHMM.match(value):
+            raise ValueError(f"expected a time HH:MM between 00:00 and 24:00, got {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _check_order(self) -> Window:
+        if self.start == "24:00":
+            raise ValueError("start must be before 24:00")
+        if _seconds(self.end) <= _seconds(self.start):
+            raise ValueError(
+                f"end {self.end} must be after start {self.start}; windows cannot cross midnight, "
+                "so write an overnight window as two windows"
+            )
+        return self
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The window's timezone."""
+        return ZoneInfo(self.timezone)
+
+    def describe(self) -> str:
+        """``Mon–Fri 10:00–16:00 Asia/Tokyo``."""
+        return f"{_day_spans(self.days)} {self.start}–{self.end} {self.timezone}"
+
+    def contains(self, instant: datetime) -> bool:
+        """Whether the window is open at ``instant`` (tz-aware)."""
+        local = instant.astimezone(self.zone)
+        if _DAYS[local.weekday()] not in self.days:
+            return False
+        sod = local.hour * 3600 + local.minute * 60 + local.second + local.microsecond / 1e6
+        return _seconds(self.start) <= sod < _seconds(self.end)
+
+
+class Freeze(_Model):
+    """No deployments from ``start`` until ``end`` (see the module docstring for date semantics)."""
+
+    start: datetime | date
+    end: datetime | date
+    reason: str = Field(min_length=1)
+    timezone: str = "UTC"
+
+    @field_validator("start", "end", mode="before")
+    @classmethod
+    def _parse_bound(cls, value: Any) -> Any:
+        # "2026-01-05" is a date (whole day), anything longer a datetime.
+        if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value.strip()):
+            return date.fromisoformat(value.strip())
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _check_timezone(cls, value: str) -> str:
+        _zone(value)
+        return value
+
+    @model_validator(mode="after")
+    def _check_order(self) -> Freeze:
+        if self.end_utc <= self.start_utc:
+            raise ValueError(f"end {self.end} must be after start {self.start}")
+        return self
+
+    def _instant(self, value: datetime | date, *, is_end: bool) -> datetime:
+        zone = _zone(self.timezone)
+        if isinstance(value, datetime):
+            aware = value if value.tzinfo is not None else value.replace(tzinfo=zone)
+            return aware.astimezone(UTC)
+        day = value + timedelta(days=1) if is_end else value
+        return _local_midnight(day, zone)
+
+    @property
+    def start_utc(self) -> datetime:
+        """First frozen instant."""
+        return self._instant(self.start, is_end=False)
+
+    @property
+    def end_utc(self) -> datetime:
+        """First instant after the freeze."""
+        return self._instant(self.end, is_end=True)
+
+    def contains(self, instant: datetime) -> bool:
+        """Whether ``instant`` is frozen."""
+        return self.start_utc <= instant < self.end_utc
+
+    def describe(self) -> str:
+        """``freeze 'year-end' until 2026-01-05 00:00 UTC``."""
+        return f"freeze '{self.reason}' until {_fmt_utc(self.end_utc)}"
+
+
+class HolidayFreeze(_Model):
+    """Public holidays of ``country`` (ISO 3166-1 alpha-2, optional ``subdivision``) as whole-day freezes."""
+
+    country: str
+    subdivision: str | None = None
+    timezone: str
+
+    @field_validator("country")
+    @classmethod
+    def _check_country(cls, value: str) -> str:
+        code = value.strip().upper()
+        if code not in holidays_pkg.list_supported_countries():
+            raise ValueError(f"no public-holiday calendar for country {value!r}; use an ISO 3166-1 code such as 'JP'")
+        return code
+
+    @field_validator("timezone")
+    @classmethod
+    def _check_timezone(cls, value: str) -> str:
+        _zone(value)
+        return value
+
+    @model_validator(mode="after")
+    def _check_subdivision(self) -> HolidayFreeze:
+        if self.subdivision is not None:
+            known = holidays_pkg.list_supported_countries()[self.country]
+            if self.subdivision not in known:
+                raise ValueError(
+                    f"unknown subdivision {self.subdivision!r} of {self.country}; known: {', '.join(known)}"
+                )
+        return self
+
+    def calendar(self, years: range) -> holidays_pkg.HolidayBase:
+        """The holiday calendar for ``years``, with English names where the package has them."""
+        cls = holidays_pkg.country_holidays(self.country, subdiv=self.subdivision, years=[])
+        language = "en_US" if "en_US" in getattr(cls, "supported_languages", ()) else None
+        return holidays_pkg.country_holidays(
+            self.country, subdiv=self.subdivision, years=list(years), language=language
+        )
+
+    @property
+    def label(self) -> str:
+        """``JP`` or ``US-NY``."""
+        return self.country if self.subdivision is None else f"{self.country}-{self.subdivision}"
+
+
+class RingSchedule(_Model):
+    """When a ring may be deployed: inside any window (always, if none) and outside every freeze and holiday."""
+
+    windows: list[Window] = []
+    freezes: list[Freeze] = []
+    holidays: HolidayFreeze | None = None
+
+
+class WindowCheck(_Model):
+    """The answer of :func:`check`; instants are UTC."""
+
+    open: bool
+    reason: str
+    opens_at: datetime | None = None
+    closes_at: datetime | None = None
+
+
+def _local_midnight(day: date, zone: tzinfo) -> datetime:
+    """The first instant of local ``day`` in ``zone`` (in UTC), even where midnight falls in a DST gap."""
+    return _wall_to_utc(day, 0, zone)
+
+
+def _wall_to_utc(day: date, seconds: int, zone: tzinfo) -> datetime:
+    """The first instant whose wall clock in ``zone`` reads ``day`` + ``seconds`` or later."""
+    naive = datetime.combine(day, time()) + timedelta(seconds=seconds)
+    early = naive.replace(tzinfo=zone, fold=0).astimezone(UTC)
+    late = naive.replace(tzinfo=zone, fold=1).astimezone(UTC)
+    candidates = [u for u in (early, late) if u.astimezone(zone).replace(tzinfo=None) == naive]
+    if candidates:
+        return min(candidates)
+    # In a gap: the wall clock jumps over ``naive`` at the transition between ``late`` and ``early``.
+    return _find_transition(min(early, late), max(early, late), zone)
+
+
+def _find_transition(lo: datetime, hi: datetime, zone: tzinfo) -> datetime:
+    """The instant in ``(lo, hi]`` where ``zone``'s offset changes (offsets differ at lo and hi, and
+    change once in between); transitions fall on whole seconds."""
+    before = lo.astimezone(zone).utcoffset()
+    lo_s, hi_s = math.floor(lo.timestamp()), math.ceil(hi.timestamp())
+    while hi_s - lo_s > 1:
+        mid = (lo_s + hi_s) // 2
+        if datetime.fromtimestamp(mid, UTC).astimezone(zone).utcoffset() == before:
+            lo_s = mid
+        else:
+            hi_s = mid
+    return datetime.fromtimestamp(hi_s, UTC)
+
+
+def _transitions(zone: tzinfo, start: datetime, end: datetime) -> list[datetime]:
+    """Offset changes of ``zone`` within ``[start, end)``."""
+    out = []
+    lo = start
+    offset = lo.astimezone(zone).utcoffset()
+    while lo < end:
+        hi = min(lo + _TRANSITION_STEP, end)
+        new = hi.astimezone(zone).utcoffset()
+        if new != offset:
+            out.append(_find_transition(lo, hi, zone))
+            offset = new
+        lo = hi
+    return out
+
+
+def _wall_candidates(zone: tzinfo, walls: set[int], start: datetime, end: datetime) -> Iterator[datetime]:
+    """Every instant in ``[start, end)`` where ``zone``'s wall clock reaches one of ``walls`` (seconds
+    after midnight, any date) or jumps (a DST transition): the only places a wall-clock rule can change."""
+    cuts = [start, *_transitions(zone, start, end), end]
+    yield from cuts[1:-1]
+    for seg_start, seg_end in itertools.pairwise(cuts):
+        offset = seg_start.astimezone(zone).utcoffset()
+        assert offset is not None
+        first = (seg_start + offset).date()
+        last = (seg_end + offset).date()
+        day = first
+        while day <= last:
+            base = datetime.combine(day, time(), tzinfo=UTC) - offset
+            for wall in walls:
+                instant = base + timedelta(seconds=wall)
+                if seg_start <= instant < seg_end:
+                    yield instant
+            day += timedelta(days=1)
+
+
+class _Evaluator:
+    """One :func:`check` call's view of a schedule: predicate, reasons and change points."""
+
+    def __init__(self, schedule: RingSchedule, now: datetime) -> None:
+        self.schedule = schedule
+        self.freezes = [(f, f.start_utc, f.end_utc) for f in schedule.freezes]
+        self.holiday_zone = ZoneInfo(schedule.holidays.timezone) if schedule.holidays else None
+        self.calendar = (
+            schedule.holidays.calendar(range(now.year - 1, (now + SEARCH_HORIZON).year + 2))
+            if schedule.holidays
+            else None
+        )
+        # Wall-clock times at which some rule may change, per timezone.
+        self.walls: dict[str, set[int]] = {}
+        for w in schedule.windows:
+            self.walls.setdefault(w.timezone, {0}).update({_seconds(w.start), _seconds(w.end) % _DAY_SECONDS})
+        if schedule.holidays:
+            self.walls.setdefault(schedule.holidays.timezone, {0})
+
+    def freeze_at(self, instant: datetime) -> Freeze | None:
+        for f, start, end in self.freezes:
+            if start <= instant < end:
+                return f
+        return None
+
+    def holiday_at(self, instant: datetime) -> str | None:
+        if self.calendar is None or self.holiday_zone is None:
+            return None
+        name: str | None = self.calendar.get(instant.astimezone(self.holiday_zone).date())
+        return name
+
+    def in_window(self, instant: datetime) -> bool:
+        return not self.schedule.windows or any(w.contains(instant) for w in self.schedule.windows)
+
+    def is_open(self, instant: datetime) -> bool:
+        return self.in_window(instant) and self.freeze_at(instant) is None and self.holiday_at(instant) is None
+
+    def closed_reason(self, instant: datetime) -> str:
+        freeze = self.freeze_at(instant)
+        if freeze is not None:
+            return freeze.describe()
+        holiday = self.holiday_at(instant)
+        if holiday is not None:
+            assert self.schedule.holidays is not None
+            return f"public holiday in {self.schedule.holidays.label}: {holiday}"
+        windows = self.schedule.windows
+        noun = "window" if len(windows) == 1 else "windows"
+        return f"outside {noun} " + "; ".join(w.describe() for w in windows)
+
+    def open_reason(self, instant: datetime) -> str:
+        inside = [w for w in self.schedule.windows if w.contains(instant)]
+        if not inside:
+            return "no deployment windows configured; no freeze or holiday applies"
+        return "inside window " + "; ".join(w.describe() for w in inside)
+
+    def change_points(self, start: datetime, end: datetime) -> list[datetime]:
+        """Sorted instants in ``[start, end)`` where openness may change."""
+        points: set[datetime] = set()
+        for _, fs, fe in self.freezes:
+            points.update(p for p in (fs, fe) if start <= p < end)
+        for name, walls in self.walls.items():
+            points.update(_wall_candidates(ZoneInfo(name), walls, start, end))
+        return sorted(points)
+
+    def first(self, after: datetime, want_open: bool) -> datetime | None:
+        """The first change point after ``after`` (exclusive) with openness ``want_open``, within the horizon."""
+        horizon = after + SEARCH_HORIZON
+        lo = after
+        while lo < horizon:
+            hi = min(lo + _CHUNK, horizon)
+            for point in self.change_points(lo, hi):
+                if point > after and self.is_open(point) == want_open:
+                    return point
+            lo = hi
+        return None
+
+
+def check(schedule: RingSchedule, now: datetime) -> WindowCheck:
+    """Whether ``schedule`` allows a deployment at ``now`` (tz-aware), and when that changes.
+
+    Returns a :class:`WindowCheck`: ``open`` with the reason; when closed, ``opens_at``
+    (earliest open instant, ``None`` if not within :data:`SEARCH_HORIZON`); when open,
+    ``opens_at == now`` and ``closes_at`` (end of this open period, ``None`` beyond the horizon).
+    """
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError("now must be timezone-aware")
+    now = now.astimezone(UTC)
+    ev = _Evaluator(schedule, now)
+    if ev.is_open(now):
+        return WindowCheck(open=True, reason=ev.open_reason(now), opens_at=now, closes_at=ev.first(now, False))
+    return WindowCheck(open=False, reason=ev.closed_reason(now), opens_at=ev.first(now, True), closes_at=None)

@@ -6,9 +6,16 @@ meant for a person; nothing is changed when a command is refused.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.client import (
+    Client,
+    WorkflowExecutionStatus,
+    WorkflowFailureError,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+)
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
@@ -16,7 +23,15 @@ from temporalio.service import RPCError, RPCStatusCode
 from ringctl.constants import SA_RING, SA_SERVICE, SA_STATE, SA_VERSION, TASK_QUEUE, workflow_id_for
 from ringctl.errors import ReleaseError
 from ringctl.plan import Plan
-from workflows.models import Command, CommandResult, ReleaseInput, ReleaseState, ReleaseStatus
+from workflows.models import (
+    Command,
+    CommandResult,
+    PastRelease,
+    ReleaseInput,
+    ReleaseState,
+    ReleaseStatus,
+    RollbackRequest,
+)
 from workflows.ring_release import RingRelease
 
 
@@ -63,13 +78,7 @@ async def start_release(
             task_queue=task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
             id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-            search_attributes=TypedSearchAttributes(
-                [
-                    SearchAttributePair(SA_SERVICE, service),
-                    SearchAttributePair(SA_VERSION, version),
-                    SearchAttributePair(SA_STATE, str(ReleaseState.PENDING)),
-                ]
-            ),
+            search_attributes=_search_attributes(service, version, ReleaseState.PENDING),
         )
     except RPCError as exc:
         if "search attribute" in exc.message:
@@ -101,8 +110,13 @@ def handle_for(client: Client, release: str) -> WorkflowHandle[RingRelease, Rele
 
 async def get_status(client: Client, release: str) -> ReleaseStatus:
     """The release's status; works for running and ended releases."""
+    handle = handle_for(client, release)
     try:
-        status = await handle_for(client, release).query(RingRelease.status)
+        description = await handle.describe()
+        if description.status is WorkflowExecutionStatus.COMPLETED:
+            status = await handle.result()  # from the history: no worker needed
+        else:
+            status = await handle.query(RingRelease.status)
     except RPCError as exc:
         raise _not_found(release, exc) from None
     if "@" in release and status.release_id != release:
@@ -125,6 +139,65 @@ async def send(client: Client, release: str, update: Any, command: Command) -> C
             raise ReleaseError(f"{release}: refused: {description}") from None
         raise ReleaseError(f"{release}: {exc.message}") from None
     return result
+
+
+async def rollback_release(client: Client, release: str, *, by: str, reason: str) -> CommandResult:
+    """Roll back a release: a running one through its ``rollback`` Update; an ended one
+    (completed, aborted, or whose rollback failed) within the plan's retention, as a new run.
+
+    Only the latest release of a service can be rolled back after it ended.
+    """
+    handle = handle_for(client, release)
+    try:
+        description = await handle.describe()
+    except RPCError as exc:
+        raise _not_found(release, exc) from None
+    if description.status is WorkflowExecutionStatus.RUNNING:
+        return await send(client, release, RingRelease.rollback, RollbackRequest(by=by, reason=reason))
+    try:
+        status = await handle.result()
+    except WorkflowFailureError as exc:
+        raise ReleaseError(f"{release}: the last run did not end normally ({_cause(exc)}); nothing to roll back from") from None
+    if "@" in release and status.release_id != release:
+        raise ReleaseError(
+            f"{release} is not the latest release of {service_of(release)} ({status.release_id} is); "
+            "only the latest release can be rolled back after it ended"
+        )
+    if status.state not in (ReleaseState.COMPLETED, ReleaseState.ABORTED, ReleaseState.FAILED):
+        raise ReleaseError(f"{status.release_id} is already {status.state}")
+    now = datetime.now(UTC)
+    if status.rollback_until is None or now > status.rollback_until:
+        raise ReleaseError(
+            f"{status.release_id} ended and its rollback retention expired at {status.rollback_until:%Y-%m-%d %H:%M} UTC; "
+            "release the previous version instead"
+        )
+    history = await handle.fetch_history()
+    started = history.events[0].workflow_execution_started_event_attributes
+    [original] = await client.data_converter.decode(started.input.payloads, [ReleaseInput])
+    request = original.model_copy(update={"rollback_of": PastRelease(status=status, by=by, reason=reason)})
+    try:
+        await client.start_workflow(
+            RingRelease.run,
+            request,
+            id=handle.id,
+            task_queue=description.task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+            search_attributes=_search_attributes(status.service, status.version, ReleaseState.ROLLING_BACK),
+        )
+    except WorkflowAlreadyStartedError:
+        raise ReleaseError(f"{service_of(release)} has a release in flight now; roll that one back instead") from None
+    return CommandResult(release_id=status.release_id, state=ReleaseState.ROLLING_BACK, message="rollback started")
+
+
+def _search_attributes(service: str, version: str, state: ReleaseState) -> TypedSearchAttributes:
+    return TypedSearchAttributes(
+        [
+            SearchAttributePair(SA_SERVICE, service),
+            SearchAttributePair(SA_VERSION, version),
+            SearchAttributePair(SA_STATE, str(state)),
+        ]
+    )
 
 
 async def list_releases(client: Client, service: str | None = None, state: str | None = None) -> list[dict[str, Any]]:

@@ -96,9 +96,6 @@ async def test_release_lifecycle_from_the_command_line(
         assert "state    completed" in out and "approved by: release-manager" in out
         assert "ap-northeast-3" in out and "error-ratio" in out
 
-        code, _, err = await ringctl(env, "rollback", "checkout@2.0.0", "--reason", "too late", actor="oncall")
-        assert code == 1 and "has ended" in err
-
         code, out, _ = await ringctl(env, "status", "--output", "json")
         assert code == 0 and any(r["release_id"] == "checkout@2.0.0" for r in json.loads(out))
 
@@ -130,7 +127,7 @@ async def test_rollback_and_abort_from_the_command_line(
         status = await wait_state(env, "checkout@2.2.0", "rolled_back")
         assert status["reason"] == "rollback requested by oncall: pager"
         code, _, err = await ringctl(env, "rollback", "checkout@2.2.0", "--reason", "again", actor="oncall")
-        assert code == 1 and "has ended" in err
+        assert code == 1 and "checkout@2.2.0 is already rolled_back" in err
 
         await ringctl(env, *start, "--version", "2.3.0")
         await wait_state(env, "checkout@2.3.0", "awaiting_approval")
@@ -152,3 +149,78 @@ async def test_unknown_release_and_unreachable_server_are_clear_errors(env: Work
     _, err_bytes = await asyncio.wait_for(process.communicate(), timeout=60)
     assert process.returncode == 1 and b"cannot connect to Temporal at 127.0.0.1:1" in err_bytes
     assert b"Traceback" not in err_bytes
+
+
+async def test_rollback_after_completion_within_retention_history_and_list(
+    env: WorkflowEnvironment, client: Client, task_queue: str, world: SandboxWorld, tmp_path: Path
+) -> None:
+    plan = plan_file(tmp_path)
+    async with sandbox_worker(client, task_queue, world):
+        await ringctl(env, "release", "start", "--service", "checkout", "--version", "2.4.0", "--plan", plan,
+                      "--task-queue", task_queue)
+        await wait_state(env, "checkout@2.4.0", "awaiting_approval")
+        await ringctl(env, "approve", "checkout@2.4.0", "--ring", "japan", actor="release-manager")
+        done = await wait_state(env, "checkout@2.4.0", "completed")
+        assert done["rollback_until"] is not None
+        assert world.image("ap-northeast-3") == "registry.example.com/checkout:2.4.0"
+
+        code, out, err = await ringctl(env, "rollback", "--service", "checkout", "--reason", "late bug report",
+                                       actor="oncall")
+        assert code == 0 and "checkout@2.4.0: rollback started" in out, err
+        status = await wait_state(env, "checkout@2.4.0", "rolled_back")
+        assert status["reason"] == "rollback requested by oncall: late bug report"
+        assert all(world.image(r) == "sandbox/app:0" for r in
+                   ("staging-1", "canary-1", "us-east-1", "eu-west-1", "ap-northeast-1", "ap-northeast-3"))
+        rollbacks = [c.region for c in world.calls if c.action == "rollback"]
+        assert set(rollbacks[:2]) == {"ap-northeast-1", "ap-northeast-3"}, "Japan first: reverse ring order"
+        assert rollbacks[-1] == "staging-1"
+
+        code, _, err = await ringctl(env, "rollback", "checkout@2.4.0", "--reason", "twice", actor="oncall")
+        assert code == 1 and "checkout@2.4.0 is already rolled_back" in err
+
+        code, out, _ = await ringctl(env, "history", "checkout@2.4.0")
+        assert code == 0
+        lines = out.splitlines()
+        assert any("ci-pipeline" in line and " start " in line for line in lines)
+        assert any("release-manager" in line and "approve" in line for line in lines)
+        assert any("oncall" in line and "rollback" in line and "late bug report" in line for line in lines)
+        code, out, _ = await ringctl(env, "history", "checkout@2.4.0", "--output", "json")
+        assert [e["action"] for e in json.loads(out)][-1] == "rolled_back"
+
+        code, out, _ = await ringctl(env, "list", "--service", "checkout", "--output", "json")
+        rows = json.loads(out)
+        assert code == 0 and rows and all(r["release_id"].startswith("checkout@") for r in rows)
+        code, out, _ = await ringctl(env, "list", "--state", "rolled_back")
+        assert "checkout@2.4.0" in out
+
+
+async def test_rollback_after_retention_expired_is_refused(
+    env: WorkflowEnvironment, client: Client, task_queue: str, world: SandboxWorld, tmp_path: Path
+) -> None:
+    data = plan_data(rollback_retention="1s")
+    path = tmp_path / "rings.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    async with sandbox_worker(client, task_queue, world):
+        await ringctl(env, "release", "start", "--service", "checkout", "--version", "2.5.0", "--plan", str(path),
+                      "--task-queue", task_queue)
+        await wait_state(env, "checkout@2.5.0", "awaiting_approval")
+        await ringctl(env, "abort", "checkout@2.5.0", "--reason", "stop", actor="oncall")
+        await wait_state(env, "checkout@2.5.0", "aborted")
+        await asyncio.sleep(1.5)
+        code, _, err = await ringctl(env, "rollback", "checkout", "--reason", "too late", actor="oncall")
+    assert code == 1 and "rollback retention expired" in err
+    assert not [c for c in world.calls if c.action == "rollback"]
+
+
+async def test_status_watch_follows_the_release_to_its_end(
+    env: WorkflowEnvironment, client: Client, task_queue: str, world: SandboxWorld, tmp_path: Path
+) -> None:
+    world.scenario.bad_gates["canary-1"] = {ANY_VERSION}
+    async with sandbox_worker(client, task_queue, world):
+        await ringctl(env, "release", "start", "--service", "checkout", "--version", "2.6.0", "--plan",
+                      plan_file(tmp_path), "--task-queue", task_queue)
+        code, out, err = await ringctl(env, "status", "checkout@2.6.0", "--watch", "--interval", "0.2",
+                                       "--output", "json")
+    assert code == 0, err
+    states = [json.loads(line)["state"] for line in out.splitlines()]
+    assert states[-1] == "rolled_back" and len(states) >= 2

@@ -38,9 +38,10 @@ def derive(gate: Gate, values: list[float]) -> float:
     if gate.kind is GateKind.THRESHOLD:
         return values[0]
     budget = 1 - (gate.objective or 0.0)
+    # Rounded so that float noise (1 - 0.999 is 0.0010000000000000009) never decides a gate.
     if gate.kind is GateKind.BURN_RATE:
-        return min(values) / budget
-    return 1 - values[0] / budget
+        return round(min(values) / budget, 9)
+    return round(1 - values[0] / budget, 9)
 
 
 def judge(gate: Gate, measurement: Measurement, *more: Measurement) -> tuple[GateDecision, str]:

@@ -24,22 +24,22 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from temporalio.contrib.pydantic import pydantic_data_converter  # noqa: E402
-from temporalio.testing import WorkflowEnvironment  # noqa: E402
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
 
-from activities.models import RollbackResult, UndoRecord  # noqa: E402
-from activities.prometheus import PrometheusSource  # noqa: E402
-from activities.sandbox import SandboxDeployTarget, SandboxWorld  # noqa: E402
-from ringctl.binaries import find_binary  # noqa: E402
-from ringctl.constants import SEARCH_ATTRIBUTES  # noqa: E402
-from ringctl.log import configure_logging  # noqa: E402
-from ringctl.releases import start_release  # noqa: E402
-from ringctl.worker import build_worker  # noqa: E402
-from tests.support.prometheus_server import PrometheusServer, find_prometheus  # noqa: E402
-from tests.support.slo_plans import slo_plan, stage  # noqa: E402
-from tests.support.traffic import TrafficSimulator  # noqa: E402
-from workflows.models import ReleaseState, ReleaseStatus  # noqa: E402
-from workflows.ring_release import RingRelease  # noqa: E402
+from activities.models import RollbackResult, UndoRecord
+from activities.prometheus import PrometheusSource
+from activities.sandbox import SandboxDeployTarget, SandboxWorld
+from ringctl.binaries import find_binary
+from ringctl.constants import SEARCH_ATTRIBUTES
+from ringctl.log import configure_logging
+from ringctl.releases import start_release
+from ringctl.worker import build_worker
+from tests.support.prometheus_server import PrometheusServer, find_prometheus
+from tests.support.slo_plans import slo_plan, stage
+from tests.support.traffic import TrafficSimulator
+from workflows.models import ReleaseState, ReleaseStatus
+from workflows.ring_release import RingRelease
 
 SERVICE = "bench"
 REGION = "bench-1"

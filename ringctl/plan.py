@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
@@ -207,7 +207,7 @@ class Slo(Model):
     def gates(self, override: SloOverride | None = None) -> list[Gate]:
         """The bake gates of this SLO (threshold, then one per burn-rate check), with ``override`` applied."""
         slo = self.model_copy(update=override.changes()) if override else self
-        common: dict[str, object] = {
+        common: dict[str, Any] = {
             "query": slo.sli,
             "samples_query": slo.samples_query,
             "min_samples": slo.min_samples,

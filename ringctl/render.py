@@ -42,15 +42,17 @@ def render_status(status: ReleaseStatus, events: int = 10, queries: bool = True)
         for result in ring.gate_results:
             latest[(ring.name, result.gate, result.region)] = result
     if latest:
-        width = max(len(f"{ring}/{gate}") for ring, gate, _ in latest) + 1
+        width = max(len(f"{ring_name}/{gate_name}") for ring_name, gate_name, _ in latest) + 1
         lines += [
             "",
-            f"{'GATE':<{width}} {'SLO':<14} {'REGION':<18} {'VALUE':>10} {'THRESHOLD':>12} {'SAMPLES':>9}  "
-            "DECISION  AT",
+            (
+                f"{'GATE':<{width}} {'SLO':<14} {'REGION':<18} {'VALUE':>10} {'THRESHOLD':>12} {'SAMPLES':>9}  "
+                "DECISION  AT"
+            ),
         ]
-        for (ring_name, gate, region), r in latest.items():
+        for (ring_name, gate, where), r in latest.items():
             lines.append(
-                f"{ring_name + '/' + gate:<{width}} {r.slo or '-':<14} {region:<18} {_number(r.value):>10} "
+                f"{ring_name + '/' + gate:<{width}} {r.slo or '-':<14} {where:<18} {_number(r.value):>10} "
                 f"{r.comparison + ' ' + _number(r.threshold):>12} {_number(r.samples):>9}  {r.decision:<8}  "
                 f"{_when(r.evaluated_at)}"
             )

@@ -7,12 +7,14 @@ and stops it at the end. Each test creates Deployments of its own name with the 
 
 from __future__ import annotations
 
+import fcntl
 import os
 import subprocess
 import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -83,10 +85,7 @@ def kube(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         if build.returncode != 0:
             tail = "\n".join(build.stderr.splitlines()[-20:])
             require(False, f"the Kubernetes test control plane cannot be built (scripts/testenv build):\n{tail}")
-        try:
-            info = kube_testenv.start_testenv(REGIONS)
-        except RuntimeError as exc:
-            pytest.fail(f"the Kubernetes test control plane did not start: {exc}")
+        info = start_with_retries()
         try:
             yield info
         finally:
@@ -94,6 +93,41 @@ def kube(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     finally:
         if saved is None:
             os.environ.pop("RINGCTL_TESTENV_WORKDIR", None)
+
+
+@contextmanager
+def start_lock() -> Iterator[None]:
+    """Hold a machine-wide lock while a cluster is created (see :func:`start_with_retries`)."""
+    cache = Path(os.environ.get("RINGCTL_TESTENV_CACHE", Path.home() / ".cache" / "ringctl-testenv"))
+    cache.mkdir(parents=True, exist_ok=True)
+    with open(cache / "start.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def start_with_retries(attempts: int = 3) -> dict[str, Any]:
+    """Start the cluster; retry (with a fresh cluster) when a start fails.
+
+    kwokctl picks its component ports by probing downwards from 32766, so two clusters created at
+    the same moment can pick the same ports: one never gets Ready nodes, or its API server silently
+    uses the other cluster's etcd. Starts of parallel test sessions are therefore serialized by
+    :func:`start_lock`; a failed start is retried with a fresh cluster.
+    """
+    errors: list[str] = []
+    for _ in range(attempts):
+        try:
+            with start_lock():
+                return kube_testenv.start_testenv(REGIONS)
+        except RuntimeError as exc:
+            errors.append(str(exc))
+            try:
+                kube_testenv.stop_testenv()
+            except RuntimeError as stop_error:
+                errors.append(f"stop: {stop_error}")
+    pytest.fail("the Kubernetes test control plane did not start:\n" + "\n---\n".join(errors))
 
 
 @pytest.fixture(scope="module")

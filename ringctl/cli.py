@@ -175,24 +175,99 @@ def _command(name: str, update: Any, build: Callable[..., Any], help_text: str) 
     return cli.command(name)(click.argument("release")(command))
 
 
-approve = click.option("--comment", default="", help="Why.")(
-    click.option("--ring", required=True, help="Ring to approve.")(
-        click.option(
-            "--override-budget",
-            is_flag=True,
-            help="Deploy the ring although its error budget is exhausted (needs --reason; recorded).",
-        )(
-            click.option("--reason", default="", help="Why the error budget is overridden (recorded).")(
-                _command(
-                    "approve",
-                    RingRelease.approve,
-                    ApproveRequest,
-                    "Approve promotion of RELEASE into a ring, or override the ring's exhausted error budget.",
-                )
-            )
-        )
-    )
+@cli.command()
+@click.argument("release")
+@click.option("--ring", required=True, help="Ring to approve.")
+@click.option("--comment", default="", help="Why (recorded).")
+@click.option("--override-budget", is_flag=True, help="Deploy the ring although its error budget is exhausted.")
+@click.option("--override-window", is_flag=True, help="Deploy the ring outside its window or during a freeze.")
+@click.option("--reason", default="", help="Why the override is needed (required with an override; recorded).")
+@click.option(
+    "--key",
+    "key_file",
+    envvar="RINGCTL_APPROVAL_KEY",
+    type=click.Path(dir_okay=False),
+    help="Your Ed25519 private key: sign the approval (plans with approvals.signing: required) [RINGCTL_APPROVAL_KEY].",
 )
+@_connection_options
+def approve(
+    release: str,
+    ring: str,
+    comment: str,
+    override_budget: bool,
+    override_window: bool,
+    reason: str,
+    key_file: str | None,
+    connection: ConnectionOptions,
+    actor: str,
+) -> None:
+    """Approve promotion of RELEASE into a ring, or override the ring's error budget or window."""
+    from datetime import UTC, datetime
+
+    from ringctl.releases import get_status, send
+    from ringctl.signing import ApprovalClaim, load_private_key, sign_claim
+
+    async def go() -> None:
+        client = await _client(connection, actor)
+        request = ApproveRequest(
+            by=actor,
+            ring=ring,
+            comment=comment,
+            override_budget=override_budget,
+            override_window=override_window,
+            reason=reason,
+        )
+        if key_file:
+            private_key = load_private_key(key_file)
+            current = await get_status(client, release)
+            claim = ApprovalClaim(
+                release_id=current.release_id,
+                ring=ring,
+                version=current.version,
+                approver=actor,
+                signed_at=datetime.now(UTC),
+            )
+            request = request.model_copy(
+                update={
+                    "release_id": current.release_id,
+                    "signed_at": claim.signed_at,
+                    "signature": sign_claim(private_key, claim),
+                }
+            )
+        result = await send(client, release, RingRelease.approve, request)
+        click.echo(f"{result.release_id}: {result.message} (state: {result.state})")
+
+    _run(go())
+
+
+@cli.group()
+def keys() -> None:
+    """Approval signing keys."""
+
+
+@keys.command("generate")
+@click.argument("name")
+@click.option("--dir", "directory", default=".", show_default=True, type=click.Path(file_okay=False))
+def keys_generate(name: str, directory: str) -> None:
+    """Create NAME.key (private, mode 0600) and NAME.pub; print the plan entry for the public key."""
+    from pathlib import Path
+
+    from ringctl.signing import generate_keypair
+
+    private_pem, public_b64 = generate_keypair()
+    folder = Path(directory)
+    folder.mkdir(parents=True, exist_ok=True)
+    private_path, public_path = folder / f"{name}.key", folder / f"{name}.pub"
+    if private_path.exists():
+        raise RingctlError(f"{private_path} exists; refusing to overwrite a private key")
+    descriptor = os.open(private_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "wb") as out:
+        out.write(private_pem)
+    public_path.write_text(public_b64 + "\n", encoding="utf-8")
+    click.echo(f"wrote {private_path} (keep it secret) and {public_path}", err=True)
+    click.echo(f"approvals:\n  signing: required\n  public_keys:\n    {name}: {public_b64}")
+
+
 @cli.command()
 @click.argument("release", required=False)
 @click.option("--service", help="Roll back this service's latest release (instead of RELEASE).")

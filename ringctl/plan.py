@@ -19,7 +19,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
+from activities.notify import Notifications
 from ringctl.durations import Duration, format_duration
+from ringctl.signing import ApprovalSigning
+from ringctl.windows import Freeze, HolidayFreeze, RingSchedule, Window
 
 #: ISO 3166-1 alpha-2 code of Japan; regions tagged with it must be in the final ring.
 JAPAN = "JP"
@@ -281,10 +284,17 @@ class SloOverride(Model):
 
 
 class Approval(Model):
-    """Whether a person must approve promotion into the ring, and who may."""
+    """Whether people must approve promotion into the ring, who may, and how many must."""
 
     required: bool = False
-    approvers: list[str] = Field(default_factory=list, description="users allowed to approve; empty: anyone")
+    approvers: list[str] = Field(
+        default_factory=list, description="users or names of the plan's groups allowed to approve; empty: anyone"
+    )
+    min_approvals: int = Field(default=1, ge=1, description="distinct approvers needed")
+    allow_self_approval: bool = Field(
+        default=False, description="let the identity that started the release approve it (separation of duties off)"
+    )
+
 
 class Region(Model):
     """One deployment target: a cloud region, reached through a kube context."""
@@ -311,6 +321,14 @@ class Ring(Model):
     slo_overrides: dict[str, SloOverride] = Field(
         default_factory=dict, description="per-SLO changes in this ring, keyed by SLO name"
     )
+    windows: list[Window] = Field(default_factory=list, description="when the ring may start; empty: any time")
+    freezes: list[Freeze] = Field(default_factory=list, description="periods in which the ring may not start")
+    holidays: HolidayFreeze | None = Field(default=None, description="public holidays of a country as freezes")
+
+    @property
+    def schedule(self) -> RingSchedule:
+        """The ring's windows, freezes and holidays, as :func:`ringctl.windows.check` takes them."""
+        return RingSchedule(windows=self.windows, freezes=self.freezes, holidays=self.holidays)
 
     @field_validator("rollout_timeout")
     @classmethod
@@ -361,6 +379,18 @@ class Plan(Model):
     rollback_retention: Duration = Field(
         default=timedelta(days=7), description="how long after it ends a release can still be rolled back"
     )
+    groups: dict[str, list[str]] = Field(default_factory=dict, description="approver groups: name -> users")
+    approvals: ApprovalSigning = Field(default_factory=ApprovalSigning, description="signed approvals")
+    notifications: Notifications = Field(default_factory=Notifications)
+
+    def approvers_for(self, ring: Ring) -> list[str]:
+        """The users who may approve ``ring``: its approvers with groups expanded; empty means anyone."""
+        users: list[str] = []
+        for name in ring.approval.approvers:
+            for user in self.groups.get(name, [name]):
+                if user not in users:
+                    users.append(user)
+        return users
 
     @property
     def stages(self) -> list[Ring]:
@@ -418,6 +448,25 @@ class Plan(Model):
                             f"{self.stage_path(i)}.gates: gate name {gate.name!r} is also a gate of "
                             f"SLO {gate.slo!r} of service {service.name!r}; rename one"
                         )
+        for name, members in self.groups.items():
+            if not members:
+                raise ValueError(f"groups.{name}: a group needs at least one member")
+        for i, ring in enumerate(self.stages):
+            approval = ring.approval
+            possible = len(self.approvers_for(ring))
+            if approval.approvers and approval.min_approvals > possible:
+                raise ValueError(
+                    f"{self.stage_path(i)}.approval.min_approvals: {approval.min_approvals} approvals needed "
+                    f"but only {possible} people may approve"
+                )
+        if self.approvals.signing == "required":
+            for i, ring in enumerate(self.stages):
+                missing = [u for u in self.approvers_for(ring) if u not in self.approvals.public_keys]
+                if missing:
+                    raise ValueError(
+                        f"{self.stage_path(i)}.approval.approvers: signing is required but "
+                        f"{', '.join(missing)} {'has' if len(missing) == 1 else 'have'} no key in approvals.public_keys"
+                    )
         last = len(self.stages) - 1
         for i, ring in enumerate(self.stages):
             for j, region in enumerate(ring.regions):

@@ -13,8 +13,10 @@ from temporalio.service import RPCError
 from temporalio.worker import Worker
 
 from activities.gates import GateActivities
+from activities.notify import NotifyActivities
 from activities.providers import DeployTarget, MetricsSource
 from activities.region import RegionActivities
+from activities.schedule import check_window
 from ringctl.constants import SEARCH_ATTRIBUTES, TASK_QUEUE
 from workflows.ring_release import RingRelease
 
@@ -31,15 +33,28 @@ def build_worker(
     *,
     task_queue: str = TASK_QUEUE,
     poll_interval: timedelta = timedelta(seconds=2),
+    notifier: NotifyActivities | None = None,
 ) -> Worker:
-    """A worker for ``task_queue`` whose activities use the given providers."""
+    """A worker for ``task_queue`` whose activities use the given providers.
+
+    ``notifier`` sends webhook notifications (one HTTP client for the worker);
+    the caller owns it and closes it with ``aclose()`` after the worker stops.
+    """
     region = RegionActivities(deploy_target, poll_interval=poll_interval)
     gates = GateActivities(metrics_source)
+    notify = notifier or NotifyActivities()
     return Worker(
         client,
         task_queue=task_queue,
         workflows=[RingRelease],
-        activities=[region.deploy, region.wait_rollout, region.rollback, gates.evaluate_gates],
+        activities=[
+            region.deploy,
+            region.wait_rollout,
+            region.rollback,
+            gates.evaluate_gates,
+            check_window,
+            notify.notify,
+        ],
         activity_executor=concurrent.futures.ThreadPoolExecutor(ACTIVITY_THREADS),
     )
 

@@ -241,7 +241,7 @@ async def test_status_query_reports_rings_regions_gates_and_actors(
     assert status.state is ReleaseState.AWAITING_APPROVAL
     assert (status.release_id, status.service, status.version) == ("checkout@2.0.0", SERVICE, "2.0.0")
     assert status.image == "registry.example.com/checkout:2.0.0" and status.started_by == "ci-pipeline"
-    assert status.current_ring == "japan" and status.reason == "waiting for approval of ring japan"
+    assert status.current_ring == "japan" and status.reason == "waiting for 1 approval of ring japan (release-manager)"
     canary = status.rings[1]
     assert canary.started_at and canary.finished_at and canary.finished_at >= canary.started_at
     assert canary.regions[0].state is RegionState.PROMOTED and canary.regions[0].since

@@ -27,6 +27,7 @@ class ReleaseState(StrEnum):
     PENDING = "pending"
     AWAITING_APPROVAL = "awaiting_approval"
     AWAITING_BUDGET_OVERRIDE = "awaiting_budget_override"
+    AWAITING_WINDOW = "awaiting_window"
     DEPLOYING = "deploying"
     VERIFYING = "verifying"
     BAKING = "baking"
@@ -51,6 +52,7 @@ class RingState(StrEnum):
     PENDING = "pending"
     AWAITING_APPROVAL = "awaiting_approval"
     AWAITING_BUDGET_OVERRIDE = "awaiting_budget_override"
+    AWAITING_WINDOW = "awaiting_window"
     DEPLOYING = "deploying"
     BAKING = "baking"
     HOLDING = "holding"
@@ -107,8 +109,8 @@ class Approval(Message):
     at: datetime
 
 
-class BudgetOverride(Message):
-    """A person's decision to deploy a ring although its error budget is exhausted (or unknown)."""
+class Override(Message):
+    """A person's recorded decision to deploy a ring despite an exhausted error budget or a closed window."""
 
     by: str
     reason: str
@@ -137,7 +139,9 @@ class RingStatus(BaseModel):
     regions: list[RegionStatus]
     gate_results: list[GateResult] = Field(default_factory=list)
     message: str = ""
-    budget_override: BudgetOverride | None = None
+    budget_override: Override | None = None
+    window_override: Override | None = None
+    waiting_until: datetime | None = Field(default=None, description="when the ring's deployment window opens")
 
 
 class ReleaseStatus(BaseModel):
@@ -176,12 +180,15 @@ class Command(Message):
 
 
 class ApproveRequest(Command):
-    """Approve promotion into ``ring``; with ``override_budget``, deploy it despite an exhausted error budget."""
+    """Approve promotion into ``ring``; or override its exhausted error budget or closed window."""
 
     ring: str
     comment: str = ""
     override_budget: bool = False
-    reason: str = Field(default="", description="why the budget is overridden (required with override_budget)")
+    override_window: bool = False
+    reason: str = Field(default="", description="why (required with an override)")
+    signed_at: datetime | None = Field(default=None, description="when the approver signed (signed approvals)")
+    signature: str | None = Field(default=None, description="Ed25519 signature of the approval claim, base64")
 
 
 class RollbackRequest(Command):

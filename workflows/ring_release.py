@@ -17,6 +17,8 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.gates import GateActivities
+    from activities.notify import NotificationEvent, NotifyActivities, NotifyInput, Webhook
+    from activities.schedule import CheckWindowInput, check_window
     from activities.models import (
         DeployInput,
         EvaluateGatesInput,
@@ -30,15 +32,17 @@ with workflow.unsafe.imports_passed_through():
     )
     from activities.region import RegionActivities
     from ringctl.constants import SA_RING, SA_STATE
+    from ringctl.errors import SigningError
     from ringctl.plan import Gate, OnFailure, Region, Ring
+    from ringctl.signing import ApprovalClaim
     from workflows.models import (
         AbortRequest,
         Approval,
         ApproveRequest,
-        BudgetOverride,
         Command,
         CommandResult,
         Event,
+        Override,
         PastRelease,
         PauseRequest,
         RegionState,
@@ -67,6 +71,17 @@ ROLLBACK_RETRY = RetryPolicy(
 )
 #: Gate results kept per ring for ``status`` (older ones are dropped; failures stay in the event log).
 GATE_RESULTS_KEPT = 200
+WINDOW_CHECK_TIMEOUT = timedelta(seconds=30)
+NOTIFY_TIMEOUT = timedelta(seconds=30)
+#: A webhook gets a few quick tries; one that keeps failing gets a single try per later message.
+NOTIFY_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=5), maximum_attempts=3)
+NOTIFY_RETRY_DOWN = RetryPolicy(maximum_attempts=1)
+#: How long a finished release waits for its last notifications before it closes anyway.
+NOTIFY_FLUSH = timedelta(seconds=30)
+
+
+def _webhook_name(webhook: Webhook, index: int) -> str:
+    return webhook.name or f"webhook #{index}"
 
 
 class RingFailed(Exception):
@@ -118,6 +133,10 @@ class RingRelease:
         #: Rings whose error-budget check is waiting (exhausted or missing data): an override may release them.
         self._budget_waiting: set[str] = set()
         self._deploys_in_flight: set[asyncio.Task[None]] = set()
+        #: Notifications waiting to be sent, one ordered queue per webhook (by its index in the plan).
+        self._outbox: dict[int, list[NotifyInput]] = {}
+        self._webhook_down: set[int] = set()
+        self._delivering: set[int] = set()
         if request.rollback_of is not None:
             self._status = request.rollback_of.status.model_copy(deep=True)
             self._state = self._status.state
@@ -128,6 +147,7 @@ class RingRelease:
         if request.rollback_of is not None:
             return await self._roll_back_ended(request.rollback_of)
         self._event(request.started_by, "start", detail=f"{request.service} {request.version} ({request.image})")
+        self._notify(NotificationEvent.STARTED, f"{request.release_id} started by {request.started_by}")
         progress = asyncio.create_task(self._advance())
         await workflow.wait_condition(lambda: progress.done() or self._interrupt is not None)
         failure: str | None = None
@@ -149,6 +169,10 @@ class RingRelease:
         else:
             self._set_state(ReleaseState.COMPLETED, "every ring promoted")
             self._event("ringctl", "complete")
+            self._notify(NotificationEvent.COMPLETED, f"{request.release_id} completed: every ring promoted")
+        if isinstance(interrupt, AbortRequest):
+            self._notify(NotificationEvent.ABORTED, f"{request.release_id} aborted by {interrupt.by}: {interrupt.reason}")
+        await self._flush_notifications()
         return self._status
 
     async def _roll_back_ended(self, past: PastRelease) -> ReleaseStatus:
@@ -156,6 +180,7 @@ class RingRelease:
         self._status.rollback_until = None
         self._event(past.by, "rollback", detail=past.reason)
         await self._rollback_all(f"rollback requested by {past.by}: {past.reason}")
+        await self._flush_notifications()
         return self._status
 
     # -- queries and updates -------------------------------------------------
@@ -170,9 +195,13 @@ class RingRelease:
         """Approve promotion into a ring that is waiting for approval, or override its exhausted error budget."""
         ring = self._ring_status(request.ring)
         if request.override_budget:
-            ring.budget_override = BudgetOverride(by=request.by, reason=request.reason, at=workflow.now())
+            ring.budget_override = Override(by=request.by, reason=request.reason, at=workflow.now())
             self._event(request.by, "override_budget", ring=request.ring, detail=request.reason)
             return self._result(f"error budget of ring {request.ring} overridden by {request.by}")
+        if request.override_window:
+            ring.window_override = Override(by=request.by, reason=request.reason, at=workflow.now())
+            self._event(request.by, "override_window", ring=request.ring, detail=request.reason)
+            return self._result(f"deployment window of ring {request.ring} overridden by {request.by}")
         ring.approvals.append(Approval(approver=request.by, comment=request.comment, at=workflow.now()))
         self._event(request.by, "approve", ring=request.ring, detail=request.comment)
         return self._result(f"ring {request.ring} approved by {request.by}")
@@ -184,9 +213,24 @@ class RingRelease:
         if request.ring not in names:
             raise _rejected(f"unknown ring {request.ring!r}; the rings are {', '.join(names)}")
         ring = self._ring_status(request.ring)
-        approvers = self._stages[names.index(request.ring)].approval.approvers
+        spec = self._stages[names.index(request.ring)]
+        approvers = self._request.plan.approvers_for(spec)
         if approvers and request.by not in approvers:
             raise _rejected(f"{request.by!r} may not approve ring {request.ring!r}; approvers: {', '.join(approvers)}")
+        if request.by == self._request.started_by and not spec.approval.allow_self_approval:
+            raise _rejected(
+                f"{request.by!r} started release {self._request.release_id} and may not approve it "
+                "(separation of duties)"
+            )
+        self._check_signature(request)
+        if request.override_budget and request.override_window:
+            raise _rejected("override the error budget and the window in two separate commands")
+        if request.override_window:
+            if ring.state is not RingState.AWAITING_WINDOW:
+                raise _rejected(f"ring {request.ring!r} is not waiting for its deployment window (it is {ring.state})")
+            if not request.reason.strip():
+                raise _rejected("a window override needs a reason (--reason)")
+            return
         if request.override_budget:
             if request.ring not in self._budget_waiting:
                 raise _rejected(
@@ -199,6 +243,28 @@ class RingRelease:
             raise _rejected(f"ring {request.ring!r} is not waiting for approval (it is {ring.state})")
         if any(a.approver == request.by for a in ring.approvals):
             raise _rejected(f"{request.by!r} has already approved ring {request.ring!r}")
+
+    def _check_signature(self, request: ApproveRequest) -> None:
+        """With ``approvals.signing: required``, the approval must carry a valid Ed25519 signature."""
+        signing = self._request.plan.approvals
+        if signing.signing != "required":
+            return
+        if request.signed_at is None or request.signature is None:
+            raise _rejected(
+                f"approval by {request.by!r} is not signed; this plan requires signed approvals "
+                "(ringctl approve --key ...)"
+            )
+        claim = ApprovalClaim(
+            release_id=self._request.release_id,
+            ring=request.ring,
+            version=self._request.version,
+            approver=request.by,
+            signed_at=request.signed_at,
+        )
+        try:
+            signing.verify(claim, request.signature, now=workflow.now())
+        except SigningError as error:
+            raise _rejected(str(error)) from None
 
     @workflow.update
     def rollback(self, request: RollbackRequest) -> CommandResult:
@@ -293,11 +359,18 @@ class RingRelease:
         status = self._status.rings[index]
         self._status.current_ring = ring.name
         await self._checkpoint()
-        if ring.approval.required and not status.approvals:
+        needed = ring.approval.min_approvals
+        if ring.approval.required and len(status.approvals) < needed:
             status.state = RingState.AWAITING_APPROVAL
-            self._set_state(ReleaseState.AWAITING_APPROVAL, f"waiting for approval of ring {ring.name}")
-            self._event("ringctl", "await_approval", ring=ring.name)
-            await workflow.wait_condition(lambda: bool(status.approvals))
+            approvers = ", ".join(self._request.plan.approvers_for(ring)) or "anyone"
+            waiting = f"waiting for {needed} approval{'s' if needed > 1 else ''} of ring {ring.name} ({approvers})"
+            self._set_state(ReleaseState.AWAITING_APPROVAL, waiting)
+            self._event("ringctl", "await_approval", ring=ring.name, detail=waiting)
+            self._notify(NotificationEvent.AWAITING_APPROVAL, f"{self._request.release_id}: {waiting}", ring=ring.name)
+            await workflow.wait_condition(lambda: len(status.approvals) >= needed)
+            await self._checkpoint()
+        if ring.windows or ring.freezes or ring.holidays:
+            await self._wait_for_window(index, ring)
             await self._checkpoint()
         budget_gates = self._request.plan.budget_gates_for(self._request.service, ring)
         if budget_gates and status.budget_override is None:
@@ -317,6 +390,7 @@ class RingRelease:
         status.state = RingState.PROMOTED
         status.finished_at = workflow.now()
         self._event("ringctl", "promote", ring=ring.name)
+        self._notify(NotificationEvent.RING_PROMOTED, f"{self._request.release_id}: ring {ring.name} promoted", ring=ring.name)
 
     async def _deploy_ring(self, index: int, ring: Ring) -> None:
         """Deploy and verify the ring's regions, at most ``max_parallel`` at once; stop starting on a failure."""
@@ -460,6 +534,10 @@ class RingRelease:
                 failed = [r for r in evaluation.results if r.decision is GateDecision.FAIL]
                 detail = "; ".join(f"{r.gate} in {r.region}: {r.reason}" for r in failed)
                 self._event("ringctl", "gate_failed", ring=ring.name, detail=detail)
+                self._notify(
+                    NotificationEvent.GATE_FAILED, f"{self._request.release_id}: ring {ring.name} gate failed: {detail}",
+                    ring=ring.name,
+                )
                 raise RingFailed(f"gate breach: {detail}")
             streak = streak + 1 if verdict is GateDecision.PASS else 0
             was_holding, holding = holding, verdict is GateDecision.HOLD
@@ -515,8 +593,38 @@ class RingRelease:
         self._resume_requested = False
         self._set_state(ReleaseState.HALTED, f"{reason}; waiting for resume, rollback or abort")
         self._event("ringctl", "halt", ring=ring.name, detail=reason)
+        self._notify(NotificationEvent.HALTED, f"{self._request.release_id} halted: {reason}", ring=ring.name)
         await workflow.wait_condition(lambda: self._resume_requested)
         self._resume_requested = False
+
+    async def _wait_for_window(self, index: int, ring: Ring) -> None:
+        """Wait durably until the ring's deployment window is open and no freeze applies, or an override."""
+        status = self._status.rings[index]
+        announced = False
+        while status.window_override is None:
+            check = await workflow.execute_local_activity(
+                check_window,
+                CheckWindowInput(schedule=ring.schedule, now=workflow.now()),
+                start_to_close_timeout=WINDOW_CHECK_TIMEOUT,
+            )
+            if check.open:
+                if announced:
+                    self._event("ringctl", "window_open", ring=ring.name)
+                break
+            opens = f"opens {check.opens_at:%Y-%m-%d %H:%M} UTC" if check.opens_at else "does not open within a year"
+            waiting = f"ring {ring.name}: {check.reason}; {opens}"
+            status.state, status.waiting_until = RingState.AWAITING_WINDOW, check.opens_at
+            self._set_state(ReleaseState.AWAITING_WINDOW, waiting)
+            if not announced:
+                self._event("ringctl", "await_window", ring=ring.name, detail=f"{check.reason}; {opens}")
+                self._notify(NotificationEvent.AWAITING_WINDOW, f"{self._request.release_id}: {waiting}", ring=ring.name)
+                announced = True
+            timeout = max(check.opens_at - workflow.now(), timedelta(seconds=1)) if check.opens_at else None
+            try:
+                await workflow.wait_condition(lambda: status.window_override is not None, timeout=timeout)
+            except TimeoutError:
+                pass
+        status.waiting_until = None
 
     async def _checkpoint(self) -> None:
         """Block here while the release is paused."""
@@ -543,9 +651,11 @@ class RingRelease:
         if stuck:
             self._set_state(ReleaseState.FAILED, f"{reason}; rollback could not finish in {', '.join(stuck)}")
             self._event("ringctl", "rollback_failed", detail=", ".join(stuck))
+            self._notify(NotificationEvent.FAILED, f"{self._request.release_id}: {self._status.reason}; needs a human")
         else:
             self._set_state(ReleaseState.ROLLED_BACK, reason)
             self._event("ringctl", "rolled_back")
+            self._notify(NotificationEvent.ROLLED_BACK, f"{self._request.release_id} rolled back: {reason}")
 
     async def _rollback_region(self, index: int, undo: UndoRecord) -> str | None:
         """Roll one region back; return its name if it could not be."""
@@ -610,6 +720,56 @@ class RingRelease:
         event = Event(at=workflow.now(), actor=actor, action=action, ring=ring, region=region, detail=detail)
         self._status.events.append(event)
         workflow.logger.info("%s %s %s", action, ring or region or "", detail, extra={"actor": actor})
+
+    # -- notifications -------------------------------------------------------------
+
+    def _notify(self, event: NotificationEvent, text: str, ring: str | None = None) -> None:
+        """Queue a notification for every webhook subscribed to ``event``; never blocks the release."""
+        for index, webhook in enumerate(self._request.plan.notifications.webhooks):
+            if event not in webhook.events:
+                continue
+            self._outbox.setdefault(index, []).append(
+                NotifyInput(
+                    webhook=webhook,
+                    event=event,
+                    release_id=self._request.release_id,
+                    service=self._request.service,
+                    version=self._request.version,
+                    ring=ring,
+                    text=text,
+                    at=workflow.now(),
+                    actor=None,
+                )
+            )
+            if index not in self._delivering:
+                self._delivering.add(index)
+                asyncio.create_task(self._deliver(index))
+
+    async def _deliver(self, index: int) -> None:
+        """Send one webhook's queued notifications in order; a failure is logged, never raised."""
+        queue = self._outbox[index]
+        while queue:
+            request = queue.pop(0)
+            try:
+                await workflow.execute_activity_method(
+                    NotifyActivities.notify,
+                    request,
+                    start_to_close_timeout=NOTIFY_TIMEOUT,
+                    retry_policy=NOTIFY_RETRY_DOWN if index in self._webhook_down else NOTIFY_RETRY,
+                )
+                self._webhook_down.discard(index)
+            except ActivityError as error:
+                self._webhook_down.add(index)
+                workflow.logger.warning("notification %s to %s failed: %s", request.event, _webhook_name(request.webhook, index), _cause(error))
+        self._delivering.discard(index)
+
+    async def _flush_notifications(self) -> None:
+        """Give queued notifications a bounded time to go out before the workflow closes."""
+        if self._delivering:
+            try:
+                await workflow.wait_condition(lambda: not self._delivering, timeout=NOTIFY_FLUSH)
+            except TimeoutError:
+                workflow.logger.warning("closing with %d webhook queues not delivered", len(self._delivering))
 
     def _result(self, message: str) -> CommandResult:
         return CommandResult(release_id=self._request.release_id, state=self._status.state, message=message)

@@ -39,7 +39,7 @@ def example_plan() -> Plan:
 
 
 def shortened(plan: Plan, bake: timedelta) -> Plan:
-    """The plan with every bake set to ``bake`` and gates and SLOs evaluated every second."""
+    """The plan with every bake set to ``bake``, gates and SLOs evaluated every second, no windows or freezes."""
     second = timedelta(seconds=1)
     rings = []
     for ring in plan.stages:
@@ -47,7 +47,18 @@ def shortened(plan: Plan, bake: timedelta) -> Plan:
         overrides = {
             name: override.model_copy(update={"interval": None}) for name, override in ring.slo_overrides.items()
         }
-        rings.append(ring.model_copy(update={"bake": bake, "gates": gates, "slo_overrides": overrides}))
+        rings.append(
+            ring.model_copy(
+                update={
+                    "bake": bake,
+                    "gates": gates,
+                    "slo_overrides": overrides,
+                    "windows": [],
+                    "freezes": [],
+                    "holidays": None,
+                }
+            )
+        )
     services = [
         service.model_copy(update={"slos": [slo.model_copy(update={"interval": second}) for slo in service.slos]})
         for service in plan.services
@@ -112,7 +123,10 @@ async def run_demo(plan_file: str | None, fail_region: str | None, bake: str, ke
 async def _follow(handle, plan: Plan) -> ReleaseStatus:  # type: ignore[no-untyped-def]
     """Print events as they happen; approve guarded rings as the release manager would."""
     shown = 0
-    approvers = {ring.name: (ring.approval.approvers or ["release-manager"])[0] for ring in plan.stages}
+    approvers = {
+        ring.name: [who for who in plan.approvers_for(ring) if who != PIPELINE] or ["release-manager"]
+        for ring in plan.stages
+    }
     while True:
         status: ReleaseStatus = await handle.query(RingRelease.status)
         for event in status.events[shown:]:
@@ -123,7 +137,8 @@ async def _follow(handle, plan: Plan) -> ReleaseStatus:  # type: ignore[no-untyp
             return await handle.result()
         for ring in status.rings:
             if ring.state is RingState.AWAITING_APPROVAL:
-                approver = approvers[ring.name]
+                done = {approval.approver for approval in ring.approvals}
+                approver = next(who for who in approvers[ring.name] if who not in done)
                 click.echo(f"  (demo) {approver} approves ring {ring.name}")
                 await handle.execute_update(
                     RingRelease.approve, ApproveRequest(ring=ring.name, by=approver, comment="demo approval")

@@ -127,6 +127,16 @@ class ApprovalSigning(BaseModel):
     signing: Literal["required", "off"] = "off"
     public_keys: dict[str, str] = {}
 
+    @field_validator("signing", mode="before")
+    @classmethod
+    def _yaml_booleans(cls, value: Any) -> Any:
+        # YAML 1.1 reads a bare `off` as false (and `on` as true).
+        if value is False:
+            return "off"
+        if value is True:
+            return "required"
+        return value
+
     @field_validator("public_keys")
     @classmethod
     def _check_keys(cls, value: dict[str, str]) -> dict[str, str]:

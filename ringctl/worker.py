@@ -11,6 +11,7 @@ from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSe
 from temporalio.client import Client
 from temporalio.service import RPCError
 from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.gates import GateActivities
 from activities.notify import NotifyActivities
@@ -24,6 +25,12 @@ log = structlog.get_logger(__name__)
 
 #: Threads for the blocking (Kubernetes) activities; one per region deployed at once is plenty.
 ACTIVITY_THREADS = 32
+
+#: The workflow sandbox, passing through ``cryptography`` (used by approval validators to verify
+#: signatures): its native extension must be loaded once per process, never re-imported per sandbox.
+WORKFLOW_RUNNER = SandboxedWorkflowRunner(
+    restrictions=SandboxRestrictions.default.with_passthrough_modules("cryptography")
+)
 
 
 def build_worker(
@@ -47,6 +54,7 @@ def build_worker(
         client,
         task_queue=task_queue,
         workflows=[RingRelease],
+        workflow_runner=WORKFLOW_RUNNER,
         activities=[
             region.deploy,
             region.wait_rollout,

@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -224,3 +225,51 @@ async def test_status_watch_follows_the_release_to_its_end(
     assert code == 0, err
     states = [json.loads(line)["state"] for line in out.splitlines()]
     assert states[-1] == "rolled_back" and len(states) >= 2
+
+
+async def test_signed_approval_and_window_override_from_the_command_line(
+    env: WorkflowEnvironment, client: Client, task_queue: str, world: SandboxWorld, tmp_path: Path
+) -> None:
+    code, out, err = await ringctl(env, "keys", "generate", "release-manager", "--dir", str(tmp_path))
+    assert code == 0, err
+    public_key = yaml.safe_load(out)["approvals"]["public_keys"]["release-manager"]
+    assert (tmp_path / "release-manager.key").stat().st_mode & 0o777 == 0o600
+    code, _, err = await ringctl(env, "keys", "generate", "release-manager", "--dir", str(tmp_path))
+    assert code == 1 and "refusing to overwrite a private key" in err
+    mallory_key = tmp_path / "mallory"
+    await ringctl(env, "keys", "generate", "mallory", "--dir", str(mallory_key))
+
+    data = plan_data(approvals={"signing": "required", "public_keys": {"release-manager": public_key}})
+    now = datetime.now(UTC)
+    data["rings"][0]["freezes"] = [
+        {"start": (now - timedelta(hours=1)).isoformat(), "end": (now + timedelta(days=2)).isoformat(),
+         "reason": "quarter close"}
+    ]
+    data["rings"][0]["approval"] = {"approvers": ["release-manager"]}
+    path = tmp_path / "rings.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    code, _, err = await ringctl(env, "validate", str(path))
+    assert code == 0, err
+
+    async with sandbox_worker(client, task_queue, world):
+        await ringctl(env, "release", "start", "--service", "checkout", "--version", "3.0.0", "--plan", str(path),
+                      "--task-queue", task_queue)
+        status = await wait_state(env, "checkout", "awaiting_window")
+        assert "quarter close" in status["reason"] and status["rings"][1]["waiting_until"]
+        code, _, err = await ringctl(env, "approve", "checkout", "--ring", "canary", "--override-window",
+                                     "--reason", "hotfix", actor="release-manager")
+        assert code == 1 and "approval by 'release-manager' is not signed" in err
+        code, out, err = await ringctl(env, "approve", "checkout", "--ring", "canary", "--override-window",
+                                       "--reason", "hotfix", "--key", str(tmp_path / "release-manager.key"),
+                                       actor="release-manager")
+        assert code == 0 and "deployment window of ring canary overridden by release-manager" in out, err
+
+        await wait_state(env, "checkout", "awaiting_approval")
+        code, _, err = await ringctl(env, "approve", "checkout@3.0.0", "--ring", "japan",
+                                     "--key", str(mallory_key / "mallory.key"), actor="release-manager")
+        assert code == 1 and "signature does not match" in err
+        code, out, err = await ringctl(env, "approve", "checkout@3.0.0", "--ring", "japan",
+                                       "--key", str(tmp_path / "release-manager.key"), actor="release-manager")
+        assert code == 0, err
+        final = await wait_state(env, "checkout", "completed")
+    assert [e["action"] for e in final["events"] if e["actor"] == "release-manager"] == ["override_window", "approve"]

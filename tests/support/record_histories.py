@@ -1,14 +1,16 @@
 """Record workflow histories for the replay test: ``python -m tests.support.record_histories``.
 
-Run it when a new workflow behaviour deserves a history of its own; never
-re-record an existing file to make a replay failure go away — that failure
-means running releases would break.
+Only scenarios without a history file are recorded. Add a scenario when a new
+workflow behaviour deserves a history of its own; never delete and re-record
+an existing file to make a replay failure go away — that failure means running
+releases would break.
 """
 
 from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from temporalio.client import Client, WorkflowHandle
@@ -21,6 +23,7 @@ from ringctl.constants import SEARCH_ATTRIBUTES
 from ringctl.releases import start_release
 from tests.conftest import sandbox_worker
 from tests.support.plans import SERVICE, make_plan, region, ring
+from tests.support.webhook_receiver import WebhookReceiver
 from workflows.models import ApproveRequest, PauseRequest, ReleaseState, ResumeRequest, RingState
 from workflows.ring_release import RingRelease
 
@@ -55,6 +58,34 @@ async def _halt_resume(client: Client, queue: str) -> WorkflowHandle:  # type: i
     return handle
 
 
+async def _human_control(client: Client, queue: str) -> WorkflowHandle:  # type: ignore[type-arg]
+    now = datetime.now(UTC)
+    freeze = {"start": (now - timedelta(hours=1)).isoformat(), "end": (now + timedelta(days=1)).isoformat(),
+              "reason": "freeze"}
+    rings = [
+        ring("canary", region("canary-1"), freezes=[freeze], approval={"approvers": ["alice"]}),
+        ring("japan", region("ap-northeast-1", "JP"),
+             approval={"required": True, "approvers": ["managers"], "min_approvals": 2}),
+    ]
+    plan = make_plan(
+        rings=rings,
+        groups={"managers": ["alice", "bob"]},
+        notifications={"webhooks": [{"name": "releases", "url": _RECEIVER.url}]},
+    )
+    handle = await start_release(client, plan, service=SERVICE, version="1.0.3", started_by="ci", task_queue=queue)
+    await _until(handle, lambda s: s.state is ReleaseState.AWAITING_WINDOW)
+    await handle.execute_update(
+        RingRelease.approve, ApproveRequest(ring="canary", by="alice", override_window=True, reason="hotfix")
+    )
+    await _until(handle, lambda s: s.rings[-1].state is RingState.AWAITING_APPROVAL)
+    for approver in ("alice", "bob"):
+        await handle.execute_update(RingRelease.approve, ApproveRequest(ring="japan", by=approver))
+    return handle
+
+
+_RECEIVER = WebhookReceiver()
+
+
 async def main() -> None:
     async with await WorkflowEnvironment.start_local(
         dev_server_existing_path=find_binary("temporal"),
@@ -65,8 +96,12 @@ async def main() -> None:
             "approved_with_pause": (_approved_with_pause, Scenario()),
             "gate_failure_rollback": (_gate_failure_rollback, Scenario(bad_gates={"us-east-1": {ANY_VERSION}})),
             "halt_resume": (_halt_resume, Scenario(bad_gates={"canary-1": {"1.0.2"}}, rollout_polls=1)),
+            "human_control": (_human_control, Scenario()),
         }
+        _RECEIVER.start()
         for name, (scenario, script) in scenarios.items():
+            if (HISTORIES / f"{name}.json").exists():
+                continue
             world = SandboxWorld(script)
             queue = f"record-{uuid.uuid4()}"
             async with sandbox_worker(env.client, queue, world):
@@ -77,6 +112,7 @@ async def main() -> None:
             history = await handle.fetch_history()
             (HISTORIES / f"{name}.json").write_text(history.to_json(), encoding="utf-8")
             print(f"recorded {name}: {len(history.events)} events")
+        _RECEIVER.close()
 
 
 if __name__ == "__main__":

@@ -39,11 +39,11 @@ import math
 import re
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays as holidays_pkg
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 __all__ = [
     "SEARCH_HORIZON",
@@ -83,6 +83,15 @@ def _zone(name: str) -> ZoneInfo:
         raise ValueError(f"unknown timezone {name!r}; use an IANA name such as 'Asia/Tokyo'") from exc
 
 
+def _valid_zone(name: str) -> str:
+    _zone(name)
+    return name
+
+
+#: An IANA time zone name such as ``Asia/Tokyo``, checked against the zone database.
+TimeZoneName = Annotated[str, AfterValidator(_valid_zone)]
+
+
 def _seconds(hhmm: str) -> int:
     """Seconds after midnight of ``HH:MM`` (``24:00`` is 86400)."""
     h, m = hhmm.split(":")
@@ -112,16 +121,10 @@ def _fmt_utc(instant: datetime) -> str:
 class Window(_Model):
     """A weekly deployment window: ``days`` at ``start``–``end`` wall-clock time in ``timezone``."""
 
-    timezone: str
+    timezone: TimeZoneName
     days: tuple[Day, ...]
     start: str = Field(description="HH:MM, inclusive")
     end: str = Field(description="HH:MM, exclusive; 24:00 for end of day")
-
-    @field_validator("timezone")
-    @classmethod
-    def _check_timezone(cls, value: str) -> str:
-        _zone(value)
-        return value
 
     @field_validator("days", mode="before")
     @classmethod
@@ -191,7 +194,7 @@ class Freeze(_Model):
     start: datetime | date
     end: datetime | date
     reason: str = Field(min_length=1)
-    timezone: str = "UTC"
+    timezone: TimeZoneName = "UTC"
 
     @field_validator("start", "end", mode="before")
     @classmethod
@@ -199,12 +202,6 @@ class Freeze(_Model):
         # "2026-01-05" is a date (whole day), anything longer a datetime.
         if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value.strip()):
             return date.fromisoformat(value.strip())
-        return value
-
-    @field_validator("timezone")
-    @classmethod
-    def _check_timezone(cls, value: str) -> str:
-        _zone(value)
         return value
 
     @model_validator(mode="after")
@@ -245,7 +242,7 @@ class HolidayFreeze(_Model):
 
     country: str
     subdivision: str | None = None
-    timezone: str
+    timezone: TimeZoneName
 
     @field_validator("country")
     @classmethod
@@ -254,12 +251,6 @@ class HolidayFreeze(_Model):
         if code not in holidays_pkg.list_supported_countries():
             raise ValueError(f"no public-holiday calendar for country {value!r}; use an ISO 3166-1 code such as 'JP'")
         return code
-
-    @field_validator("timezone")
-    @classmethod
-    def _check_timezone(cls, value: str) -> str:
-        _zone(value)
-        return value
 
     @model_validator(mode="after")
     def _check_subdivision(self) -> HolidayFreeze:

@@ -79,7 +79,8 @@ class RegionActivities:
                     state=RolloutState.FAILED,
                     message=f"rollout did not complete within {request.timeout}: {status.message}",
                 )
-            if activity.wait_for_cancelled_sync(timeout=self._poll_interval):
+            activity.wait_for_cancelled_sync(timeout=self._poll_interval)
+            if activity.is_cancelled():
                 raise CancelledError("wait_rollout cancelled")
 
     @activity.defn

@@ -12,6 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import click
+from temporalio.client import WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
@@ -120,7 +121,7 @@ async def run_demo(plan_file: str | None, fail_region: str | None, bake: str, ke
         raise SystemExit(3)
 
 
-async def _follow(handle, plan: Plan) -> ReleaseStatus:  # type: ignore[no-untyped-def]
+async def _follow(handle: WorkflowHandle[RingRelease, ReleaseStatus], plan: Plan) -> ReleaseStatus:
     """Print events as they happen; approve guarded rings as the release manager would."""
     shown = 0
     approvers = {

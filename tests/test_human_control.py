@@ -204,3 +204,17 @@ async def test_notifications_arrive_in_order_and_a_failing_webhook_changes_nothi
     assert [body["ringctl"]["ring"] for body in bodies][1:5] == ["staging", "canary", "japan", "japan"]
     assert bodies[0]["ringctl"]["release_id"] == "checkout@5.0.0"
     assert bodies[0]["text"].endswith("checkout@5.0.0 started by ci-pipeline")
+
+
+async def test_rollback_while_a_rollout_is_still_progressing(
+    client: Client, task_queue: str, world: SandboxWorld
+) -> None:
+    world.scenario.rollout_polls = 10**6  # never completes by itself
+    async with sandbox_worker(client, task_queue, world):
+        handle = await start(client, task_queue, rings=[ring("canary", region("canary-1"))])
+        await wait_for(handle, lambda s: s.rings[0].regions[0].state.value == "verifying")
+        await rollback_release(client, SERVICE, by="oncall", reason="stuck rollout")
+        final = await handle.result()
+    assert final.state is ReleaseState.ROLLED_BACK
+    assert world.image("staging-1") == "sandbox/app:0"
+    assert final.rings[1].regions[0].state.value == "pending", "the next ring never started"

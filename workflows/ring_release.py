@@ -136,7 +136,8 @@ class RingRelease:
         #: Notifications waiting to be sent, one ordered queue per webhook (by its index in the plan).
         self._outbox: dict[int, list[NotifyInput]] = {}
         self._webhook_down: set[int] = set()
-        self._delivering: set[int] = set()
+        #: The running delivery task of each webhook with queued notifications.
+        self._deliveries: dict[int, asyncio.Task[None]] = {}
         if request.rollback_of is not None:
             self._status = request.rollback_of.status.model_copy(deep=True)
             self._state = self._status.state
@@ -741,9 +742,8 @@ class RingRelease:
                     actor=None,
                 )
             )
-            if index not in self._delivering:
-                self._delivering.add(index)
-                asyncio.create_task(self._deliver(index))
+            if index not in self._deliveries:
+                self._deliveries[index] = asyncio.create_task(self._deliver(index))
 
     async def _deliver(self, index: int) -> None:
         """Send one webhook's queued notifications in order; a failure is logged, never raised."""
@@ -761,15 +761,15 @@ class RingRelease:
             except ActivityError as error:
                 self._webhook_down.add(index)
                 workflow.logger.warning("notification %s to %s failed: %s", request.event, _webhook_name(request.webhook, index), _cause(error))
-        self._delivering.discard(index)
+        del self._deliveries[index]
 
     async def _flush_notifications(self) -> None:
         """Give queued notifications a bounded time to go out before the workflow closes."""
-        if self._delivering:
+        if self._deliveries:
             try:
-                await workflow.wait_condition(lambda: not self._delivering, timeout=NOTIFY_FLUSH)
+                await workflow.wait_condition(lambda: not self._deliveries, timeout=NOTIFY_FLUSH)
             except TimeoutError:
-                workflow.logger.warning("closing with %d webhook queues not delivered", len(self._delivering))
+                workflow.logger.warning("closing with %d webhook queues not delivered", len(self._deliveries))
 
     def _result(self, message: str) -> CommandResult:
         return CommandResult(release_id=self._request.release_id, state=self._status.state, message=message)

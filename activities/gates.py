@@ -17,7 +17,11 @@ from activities.providers import MetricsSource
 from ringctl.durations import format_duration
 from ringctl.plan import Gate, GateKind, MissingData, Region
 
-_MISSING = {MissingData.FAIL: GateDecision.FAIL, MissingData.HOLD: GateDecision.HOLD, MissingData.PASS: GateDecision.PASS}
+_MISSING = {
+    MissingData.FAIL: GateDecision.FAIL,
+    MissingData.HOLD: GateDecision.HOLD,
+    MissingData.PASS: GateDecision.PASS,
+}
 
 
 def render_query(template: str, variables: dict[str, str]) -> str:
@@ -54,7 +58,7 @@ def judge(gate: Gate, measurement: Measurement, *more: Measurement) -> tuple[Gat
     missing = _MISSING[gate.missing_data]
     measurements = [measurement, *more]
     labels = _window_labels(gate, len(measurements))
-    for label, m in zip(labels, measurements):
+    for label, m in zip(labels, measurements, strict=False):
         where = f" ({label})" if label else ""
         if m.error is not None:
             return missing, f"missing data ({gate.missing_data}){where}: {m.error}"
@@ -70,7 +74,7 @@ def judge(gate: Gate, measurement: Measurement, *more: Measurement) -> tuple[Gat
     healthy = gate.comparison.holds(value, gate.threshold)
     verdict = "within" if healthy else "breaches"
     if gate.kind is GateKind.BURN_RATE:
-        burns = ", ".join(f"{label} {derive(gate, [v]):.3g}x" for label, v in zip(labels, values))
+        burns = ", ".join(f"{label} {derive(gate, [v]):.3g}x" for label, v in zip(labels, values, strict=False))
         return (GateDecision.PASS if healthy else GateDecision.FAIL), (
             f"burn rate {burns}: {value:.3g} {verdict} {gate.comparison} {gate.threshold:g}"
         )

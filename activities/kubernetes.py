@@ -105,8 +105,12 @@ class KubernetesDeployTarget:
         metadata = deployment["metadata"]
         annotations: dict[str, str] = metadata.get("annotations") or {}
         revision = _int_or_none(annotations.get(ANNOTATION_REVISION))
-        bound = log.bind(release_id=request.release_id, region=target.region, namespace=target.namespace,
-                         deployment=target.deployment)
+        bound = log.bind(
+            release_id=request.release_id,
+            region=target.region,
+            namespace=target.namespace,
+            deployment=target.deployment,
+        )
         if current == request.image:
             recorded = annotations.get(ANNOTATION_PREVIOUS_IMAGE)
             if (
@@ -165,25 +169,30 @@ class KubernetesDeployTarget:
         """
         target = undo.target
         if not undo.changed:
-            return RollbackResult(region=target.region, changed=False, image=undo.new_image,
-                                  message="the deploy changed nothing")
+            return RollbackResult(
+                region=target.region, changed=False, image=undo.new_image, message="the deploy changed nothing"
+            )
         apps = AppsV1Api(self._client(target))
         deployment = _read_deployment(apps, target)
         current = _container_image(deployment, target)
         where = f"deployment {target.deployment} in namespace {target.namespace} of region {target.region}"
         if (deployment.get("spec") or {}).get("paused"):
-            raise ConfigError(
-                f"cannot roll back {where}: it is paused; resume it (kubectl rollout resume) and retry"
-            )
-        bound = log.bind(release_id=undo.release_id, region=target.region, namespace=target.namespace,
-                         deployment=target.deployment, revision=undo.previous_revision)
+            raise ConfigError(f"cannot roll back {where}: it is paused; resume it (kubectl rollout resume) and retry")
+        bound = log.bind(
+            release_id=undo.release_id,
+            region=target.region,
+            namespace=target.namespace,
+            deployment=target.deployment,
+            revision=undo.previous_revision,
+        )
         if undo.previous_revision is None:
             return self._rollback_image(apps, deployment, undo, current)
         replica_set = self._replica_set_for(apps, deployment, target, undo.previous_revision)
         if replica_set is None:
             if current == undo.previous_image:
-                return RollbackResult(region=target.region, changed=False, image=current,
-                                      message=f"already on {current}")
+                return RollbackResult(
+                    region=target.region, changed=False, image=current, message=f"already on {current}"
+                )
             raise ConfigError(
                 f"revision {undo.previous_revision} of deployment {target.deployment} not found in region "
                 f"{target.region} (namespace {target.namespace}); it may have been garbage-collected "
@@ -193,25 +202,40 @@ class KubernetesDeployTarget:
         image = _template_image(template, target.container)
         if _without_hash(deployment["spec"]["template"]) == template:
             bound.info("already on the recorded revision")
-            return RollbackResult(region=target.region, changed=False, image=image,
-                                  message=f"already on revision {undo.previous_revision} ({image})")
-        annotations = {k: v for k, v in (deployment["metadata"].get("annotations") or {}).items()
-                       if k in ANNOTATIONS_TO_SKIP}
-        annotations.update({k: v for k, v in (replica_set["metadata"].get("annotations") or {}).items()
-                            if k not in ANNOTATIONS_TO_SKIP})
+            return RollbackResult(
+                region=target.region,
+                changed=False,
+                image=image,
+                message=f"already on revision {undo.previous_revision} ({image})",
+            )
+        annotations = {
+            k: v for k, v in (deployment["metadata"].get("annotations") or {}).items() if k in ANNOTATIONS_TO_SKIP
+        }
+        annotations.update(
+            {
+                k: v
+                for k, v in (replica_set["metadata"].get("annotations") or {}).items()
+                if k not in ANNOTATIONS_TO_SKIP
+            }
+        )
         patch = [
             {"op": "replace", "path": "/spec/template", "value": template},
             {"op": "add", "path": "/metadata/annotations", "value": annotations},
         ]
         _patch_deployment(apps, target, patch, _JSON_PATCH)
         bound.info("rolled back", image=image, from_image=current)
-        return RollbackResult(region=target.region, changed=True, image=image,
-                              message=f"restored revision {undo.previous_revision} ({image})")
+        return RollbackResult(
+            region=target.region,
+            changed=True,
+            image=image,
+            message=f"restored revision {undo.previous_revision} ({image})",
+        )
 
     # -- internals -----------------------------------------------------------------
 
-    def _rollback_image(self, apps: AppsV1Api, deployment: dict[str, Any], undo: UndoRecord,
-                        current: str) -> RollbackResult:
+    def _rollback_image(
+        self, apps: AppsV1Api, deployment: dict[str, Any], undo: UndoRecord, current: str
+    ) -> RollbackResult:
         """Without a recorded revision (a Deployment the controller had not seen yet): put the image back."""
         target = undo.target
         if undo.previous_image is None or current == undo.previous_image:
@@ -221,11 +245,16 @@ class KubernetesDeployTarget:
             "spec": {"template": {"spec": {"containers": [{"name": target.container, "image": undo.previous_image}]}}},
         }
         _patch_deployment(apps, target, patch, _STRATEGIC_MERGE)
-        return RollbackResult(region=target.region, changed=True, image=undo.previous_image,
-                              message=f"restored image {undo.previous_image}")
+        return RollbackResult(
+            region=target.region,
+            changed=True,
+            image=undo.previous_image,
+            message=f"restored image {undo.previous_image}",
+        )
 
-    def _replica_set_for(self, apps: AppsV1Api, deployment: dict[str, Any], target: Target,
-                         revision: int) -> dict[str, Any] | None:
+    def _replica_set_for(
+        self, apps: AppsV1Api, deployment: dict[str, Any], target: Target, revision: int
+    ) -> dict[str, Any] | None:
         """The Deployment's ReplicaSet for ``revision``.
 
         Also found when a later rollback reused it under a newer number: the
@@ -236,8 +265,11 @@ class KubernetesDeployTarget:
         listed = _to_dict(apps.api_client, found)
         uid = deployment["metadata"]["uid"]
         owned = [
-            rs for rs in listed.get("items") or []
-            if any(ref.get("uid") == uid and ref.get("controller") for ref in rs["metadata"].get("ownerReferences") or [])
+            rs
+            for rs in listed.get("items") or []
+            if any(
+                ref.get("uid") == uid and ref.get("controller") for ref in rs["metadata"].get("ownerReferences") or []
+            )
         ]
         wanted = str(revision)
         for rs in owned:
@@ -272,9 +304,12 @@ class KubernetesDeployTarget:
                     f"the kubeconfig has: {', '.join(names) or 'none'}"
                 )
             try:
-                client = cast(ApiClient, kube_config.new_client_from_config(  # type: ignore[no-untyped-call]
-                    config_file=self._kubeconfig, context=context, persist_config=False
-                ))
+                client = cast(
+                    ApiClient,
+                    kube_config.new_client_from_config(  # type: ignore[no-untyped-call]
+                        config_file=self._kubeconfig, context=context, persist_config=False
+                    ),
+                )
             except (ConfigException, OSError, ValueError) as exc:
                 # The message may quote the kubeconfig; name only the kind of problem.
                 raise ConfigError(
@@ -291,7 +326,9 @@ def rollout_status_of(deployment: dict[str, Any]) -> RolloutStatus:
     spec = deployment.get("spec") or {}
     status = deployment.get("status") or {}
     if deployment["metadata"].get("generation", 0) > status.get("observedGeneration", 0):
-        return RolloutStatus(state=RolloutState.PROGRESSING, message="waiting for deployment spec update to be observed")
+        return RolloutStatus(
+            state=RolloutState.PROGRESSING, message="waiting for deployment spec update to be observed"
+        )
     for condition in status.get("conditions") or []:
         if condition.get("type") == "Progressing" and condition.get("reason") == TIMED_OUT_REASON:
             return RolloutStatus(
@@ -304,14 +341,17 @@ def rollout_status_of(deployment: dict[str, Any]) -> RolloutStatus:
     current = status.get("replicas", 0)
     available = status.get("availableReplicas", 0)
     if updated < replicas:
-        return RolloutStatus(state=RolloutState.PROGRESSING,
-                             message=f"{updated} out of {replicas} new replicas have been updated")
+        return RolloutStatus(
+            state=RolloutState.PROGRESSING, message=f"{updated} out of {replicas} new replicas have been updated"
+        )
     if current > updated:
-        return RolloutStatus(state=RolloutState.PROGRESSING,
-                             message=f"{current - updated} old replicas are pending termination")
+        return RolloutStatus(
+            state=RolloutState.PROGRESSING, message=f"{current - updated} old replicas are pending termination"
+        )
     if available < updated:
-        return RolloutStatus(state=RolloutState.PROGRESSING,
-                             message=f"{available} of {updated} updated replicas are available")
+        return RolloutStatus(
+            state=RolloutState.PROGRESSING, message=f"{available} of {updated} updated replicas are available"
+        )
     return RolloutStatus(state=RolloutState.COMPLETE, message=f"deployment {name!r} successfully rolled out")
 
 
@@ -418,7 +458,9 @@ def _translated(target: Target, verb: str, resource: str = "deployments") -> Ite
                 f"{verb} {resource} in namespace {target.namespace}: {message}"
             ) from exc
         if status in _TRANSIENT_STATUSES or status >= 500 or status == 0:
-            raise TransientError(f"{where}: {verb} {resource} in namespace {target.namespace} failed: {message}") from exc
+            raise TransientError(
+                f"{where}: {verb} {resource} in namespace {target.namespace} failed: {message}"
+            ) from exc
         raise ConfigError(f"{where}: {verb} {resource} in namespace {target.namespace} refused: {message}") from exc
     except urllib3.exceptions.HTTPError as exc:
         raise TransientError(f"{where}: API server unreachable or too slow ({type(exc).__name__})") from exc

@@ -256,9 +256,7 @@ class NotifyActivities:
             bound.error("notify.rejected", status=status, body=excerpt)
             raise ApplicationError(message, status, excerpt, type="WebhookRejected", non_retryable=True)
         bound.warning("notify.failed", status=status, body=excerpt)
-        raise ApplicationError(
-            message, status, excerpt, type="WebhookFailed", next_retry_delay=_retry_after(response)
-        )
+        raise ApplicationError(message, status, excerpt, type="WebhookFailed", next_retry_delay=_retry_after(response))
 
 
 def _label(request: NotifyInput, target: str) -> str:

@@ -105,7 +105,10 @@ async def main() -> None:
     binary = find_prometheus()
     if binary is None:
         sys.exit("prometheus binary not found (apt-get install prometheus, or set PROMETHEUS_BINARY)")
-    with TrafficSimulator() as sim, PrometheusServer([sim.target], binary=binary, scrape_interval=args.scrape_interval) as prom:
+    with (
+        TrafficSimulator() as sim,
+        PrometheusServer([sim.target], binary=binary, scrape_interval=args.scrape_interval) as prom,
+    ):
         async with await WorkflowEnvironment.start_local(
             dev_server_existing_path=find_binary("temporal"),
             search_attributes=SEARCH_ATTRIBUTES,

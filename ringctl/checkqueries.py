@@ -68,7 +68,7 @@ async def check_plan_queries(plan: Plan, url: str, timeout: float = 10.0) -> lis
     queries = plan_queries(plan)
     async with PrometheusSource(timeout=timeout) as source:
         problems = await asyncio.gather(*(source.check_query(q.query, url) for q in queries))
-    return [(query, problem) for query, problem in zip(queries, problems) if problem is not None]
+    return [(query, problem) for query, problem in zip(queries, problems, strict=False) if problem is not None]
 
 
 def _promql_duration(window: timedelta) -> str:

@@ -273,9 +273,7 @@ def keys_generate(name: str, directory: str) -> None:
 @click.option("--service", help="Roll back this service's latest release (instead of RELEASE).")
 @click.option("--reason", required=True, help="Why (recorded).")
 @_connection_options
-def rollback(
-    release: str | None, service: str | None, reason: str, connection: ConnectionOptions, actor: str
-) -> None:
+def rollback(release: str | None, service: str | None, reason: str, connection: ConnectionOptions, actor: str) -> None:
     """Roll back every region RELEASE changed, in reverse ring order.
 
     Works while the release runs (any state) and after it ended, within the
@@ -376,9 +374,7 @@ def list_command(
     _print_list(connection, actor, service, state, output)
 
 
-def _print_list(
-    connection: ConnectionOptions, actor: str, service: str | None, state: str | None, output: str
-) -> None:
+def _print_list(connection: ConnectionOptions, actor: str, service: str | None, state: str | None, output: str) -> None:
     from ringctl.releases import list_releases
 
     async def go() -> None:

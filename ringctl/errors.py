@@ -1,12 +1,12 @@
 """ringctl's exceptions, one root for everything the CLI reports without a traceback.
 
-    RingctlError
-     ├── PlanError          rings.yaml cannot be read or is invalid
-     ├── ReleaseError       a release command was refused (unknown release, conflict, rejected update)
-     ├── SigningError       a signed approval cannot be made or does not verify
-     └── ProviderError      a deploy target or metrics source failed
-          ├── ConfigError   bad provider input: unknown context, missing object (never retried)
-          └── TransientError  may succeed on retry (conflict, 5xx, timeout)
+RingctlError
+ ├── PlanError          rings.yaml cannot be read or is invalid
+ ├── ReleaseError       a release command was refused (unknown release, conflict, rejected update)
+ ├── SigningError       a signed approval cannot be made or does not verify
+ └── ProviderError      a deploy target or metrics source failed
+      ├── ConfigError   bad provider input: unknown context, missing object (never retried)
+      └── TransientError  may succeed on retry (conflict, 5xx, timeout)
 """
 
 from __future__ import annotations

@@ -29,10 +29,12 @@ JAPAN = "JP"
 
 Name = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$", max_length=63)]
 
+
 class Model(BaseModel):
     """Base of every plan model: strict about unknown fields, immutable."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
 
 class OnFailure(StrEnum):
     """What a ring does when a rollout or a gate fails."""
@@ -40,12 +42,14 @@ class OnFailure(StrEnum):
     ROLLBACK = "rollback"
     HALT = "halt"
 
+
 class MissingData(StrEnum):
     """How a gate treats missing or doubtful data (no series, too little traffic, query error)."""
 
     FAIL = "fail"
     HOLD = "hold"
     PASS = "pass"
+
 
 class Comparison(StrEnum):
     """The gate is healthy when ``value <comparison> threshold`` holds."""
@@ -63,6 +67,7 @@ class Comparison(StrEnum):
             Comparison.GT: value > threshold,
             Comparison.GE: value >= threshold,
         }[self]
+
 
 class GateKind(StrEnum):
     """How a gate turns its measurement into the value compared with its threshold.
@@ -105,9 +110,7 @@ class Gate(Model):
     )
     min_samples: float = Field(default=0, ge=0, description="below this many samples the result is missing data")
     missing_data: MissingData = MissingData.HOLD
-    consecutive_healthy: int = Field(
-        default=1, ge=1, description="passing evaluations in a row needed to end the bake"
-    )
+    consecutive_healthy: int = Field(default=1, ge=1, description="passing evaluations in a row needed to end the bake")
     slo: str | None = Field(default=None, description="the SLO this gate was compiled from, if any")
 
     @field_validator("interval")
@@ -220,9 +223,7 @@ class Slo(Model):
             "slo": slo.name,
         }
         threshold = slo.threshold if slo.threshold is not None else round(1 - slo.good_fraction, 12)
-        gates = [
-            Gate(name=slo.name, comparison=slo.comparison, threshold=threshold, window=slo.gate_window, **common)
-        ]
+        gates = [Gate(name=slo.name, comparison=slo.comparison, threshold=threshold, window=slo.gate_window, **common)]
         for check in slo.burn_rate:
             gates.append(
                 Gate(
@@ -307,6 +308,7 @@ class Region(Model):
     namespace: Name | None = Field(default=None, description="overrides the service's namespace in this region")
     prometheus_url: str | None = Field(default=None, description="overrides the plan's prometheus.url")
 
+
 class Ring(Model):
     """A set of regions deployed together, then baked and gated before the next ring."""
 
@@ -350,6 +352,7 @@ class Workload(Model):
     deployment: Name
     container: str = Field(min_length=1)
 
+
 class Service(Model):
     """A service released by ringctl."""
 
@@ -363,11 +366,13 @@ class Service(Model):
         _reject_duplicates([(f"slos[{i}].name", slo.name) for i, slo in enumerate(self.slos)], "SLO")
         return self
 
+
 class Prometheus(Model):
     """Default Prometheus endpoint for gates."""
 
     url: str = "http://127.0.0.1:9090"
     timeout: Duration = timedelta(seconds=10)
+
 
 class Plan(Model):
     """The whole release plan: staging, then rings in order, Japan last."""

@@ -16,7 +16,12 @@ from temporalio.client import (
     WorkflowHandle,
     WorkflowUpdateFailedError,
 )
-from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -157,7 +162,9 @@ async def rollback_release(client: Client, release: str, *, by: str, reason: str
     try:
         status = await handle.result()
     except WorkflowFailureError as exc:
-        raise ReleaseError(f"{release}: the last run did not end normally ({_cause(exc)}); nothing to roll back from") from None
+        raise ReleaseError(
+            f"{release}: the last run did not end normally ({_cause(exc)}); nothing to roll back from"
+        ) from None
     if "@" in release and status.release_id != release:
         raise ReleaseError(
             f"{release} is not the latest release of {service_of(release)} ({status.release_id} is); "
@@ -168,8 +175,8 @@ async def rollback_release(client: Client, release: str, *, by: str, reason: str
     now = datetime.now(UTC)
     if status.rollback_until is None or now > status.rollback_until:
         raise ReleaseError(
-            f"{status.release_id} ended and its rollback retention expired at {status.rollback_until:%Y-%m-%d %H:%M} UTC; "
-            "release the previous version instead"
+            f"{status.release_id} ended and its rollback retention expired at "
+            f"{status.rollback_until:%Y-%m-%d %H:%M} UTC; release the previous version instead"
         )
     history = await handle.fetch_history()
     started = history.events[0].workflow_execution_started_event_attributes

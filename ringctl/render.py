@@ -34,7 +34,9 @@ def render_status(status: ReleaseStatus, events: int = 10, queries: bool = True)
         if ring.approval_required:
             who = ", ".join(a.approver for a in ring.approvals) or "none yet"
             approval = f"approval required; approved by: {who}"
-        lines.append(f"{ring.name:<12} {'':<18} {ring.state:<18} {_when(ring.started_at):<19}  {approval or ring.message}")
+        lines.append(
+            f"{ring.name:<12} {'':<18} {ring.state:<18} {_when(ring.started_at):<19}  {approval or ring.message}"
+        )
         for region in ring.regions:
             lines.append(f"{'':<12} {region.name:<18} {region.state:<18} {_when(region.since):<19}  {region.message}")
     latest = {}

@@ -163,9 +163,7 @@ class ApprovalSigning(BaseModel):
 def generate_keypair() -> tuple[bytes, str]:
     """A new key pair: (private key as unencrypted PKCS8 PEM, public key as base64 of its 32 raw bytes)."""
     key = Ed25519PrivateKey.generate()
-    pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     return pem, _public_b64(key.public_key())
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from datetime import timedelta
 
 import pytest
@@ -13,8 +13,8 @@ from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.testing import WorkflowEnvironment
 from temporalio.service import RPCError
+from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.sandbox import SandboxDeployTarget, SandboxMetricsSource, SandboxWorld, Scenario
@@ -66,10 +66,8 @@ async def skipping_env() -> AsyncIterator[WorkflowEnvironment]:
 async def client(env: WorkflowEnvironment) -> AsyncIterator[Client]:
     """A client of the session's dev server; a release the test left running is terminated afterwards."""
     yield env.client
-    try:
+    with suppress(RPCError):
         await env.client.get_workflow_handle(workflow_id_for(SERVICE)).terminate("test cleanup")
-    except RPCError:
-        pass
 
 
 @pytest.fixture
@@ -96,4 +94,3 @@ async def sandbox_worker(client: Client, task_queue: str, world: SandboxWorld) -
     )
     async with worker:
         yield worker
-

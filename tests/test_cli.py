@@ -28,8 +28,13 @@ async def ringctl(env: WorkflowEnvironment, *args: str, actor: str = "ci-pipelin
         "RINGCTL_ACTOR": actor,
     }
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "ringctl", *args, env=environ,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "ringctl",
+        *args,
+        env=environ,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     out, err = await asyncio.wait_for(process.communicate(), timeout=60)
     assert b"Traceback" not in err, err.decode()
@@ -70,7 +75,9 @@ async def test_release_lifecycle_from_the_command_line(
         code, _, err = await ringctl(env, *start, "--version", "2.0.1")
         assert code == 1 and "'checkout' already has a release in flight: checkout@2.0.0" in err
 
-        code, out, err = await ringctl(env, "pause", "checkout@2.0.0", "--reason", "checking dashboards", actor="oncall")
+        code, out, err = await ringctl(
+            env, "pause", "checkout@2.0.0", "--reason", "checking dashboards", actor="oncall"
+        )
         assert code == 0 and "paused" in out, err
         code, out, err = await ringctl(env, "resume", "checkout@2.0.0", actor="oncall")
         assert code == 0 and "resumed" in out, err
@@ -107,8 +114,18 @@ async def test_start_with_wait_exits_non_zero_after_automatic_rollback(
     world.scenario.bad_gates["us-east-1"] = {ANY_VERSION}
     async with sandbox_worker(client, task_queue, world):
         code, out, err = await ringctl(
-            env, "release", "start", "--service", "checkout", "--version", "2.1.0", "--plan", plan_file(tmp_path),
-            "--task-queue", task_queue, "--wait",
+            env,
+            "release",
+            "start",
+            "--service",
+            "checkout",
+            "--version",
+            "2.1.0",
+            "--plan",
+            plan_file(tmp_path),
+            "--task-queue",
+            task_queue,
+            "--wait",
         )
     assert code == 3
     assert out.strip() == "checkout@2.1.0"
@@ -133,7 +150,10 @@ async def test_rollback_and_abort_from_the_command_line(
         await ringctl(env, *start, "--version", "2.3.0")
         await wait_state(env, "checkout@2.3.0", "awaiting_approval")
         code, _, err = await ringctl(env, "abort", "checkout@2.2.0", "--reason", "wrong id", actor="oncall")
-        assert code == 1 and "release checkout@2.2.0 is not running; the current release of checkout is checkout@2.3.0" in err
+        assert (
+            code == 1
+            and "release checkout@2.2.0 is not running; the current release of checkout is checkout@2.3.0" in err
+        )
         code, out, err = await ringctl(env, "abort", "checkout@2.3.0", "--reason", "stop here", actor="oncall")
         assert code == 0, err
         status = await wait_state(env, "checkout@2.3.0", "aborted")
@@ -144,8 +164,15 @@ async def test_unknown_release_and_unreachable_server_are_clear_errors(env: Work
     code, _, err = await ringctl(env, "status", "nosuchservice")
     assert code == 1 and "no release found for 'nosuchservice'" in err
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "ringctl", "status", "x", "--address", "127.0.0.1:1",
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "ringctl",
+        "status",
+        "x",
+        "--address",
+        "127.0.0.1:1",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     _, err_bytes = await asyncio.wait_for(process.communicate(), timeout=60)
     assert process.returncode == 1 and b"cannot connect to Temporal at 127.0.0.1:1" in err_bytes
@@ -157,21 +184,35 @@ async def test_rollback_after_completion_within_retention_history_and_list(
 ) -> None:
     plan = plan_file(tmp_path)
     async with sandbox_worker(client, task_queue, world):
-        await ringctl(env, "release", "start", "--service", "checkout", "--version", "2.4.0", "--plan", plan,
-                      "--task-queue", task_queue)
+        await ringctl(
+            env,
+            "release",
+            "start",
+            "--service",
+            "checkout",
+            "--version",
+            "2.4.0",
+            "--plan",
+            plan,
+            "--task-queue",
+            task_queue,
+        )
         await wait_state(env, "checkout@2.4.0", "awaiting_approval")
         await ringctl(env, "approve", "checkout@2.4.0", "--ring", "japan", actor="release-manager")
         done = await wait_state(env, "checkout@2.4.0", "completed")
         assert done["rollback_until"] is not None
         assert world.image("ap-northeast-3") == "registry.example.com/checkout:2.4.0"
 
-        code, out, err = await ringctl(env, "rollback", "--service", "checkout", "--reason", "late bug report",
-                                       actor="oncall")
+        code, out, err = await ringctl(
+            env, "rollback", "--service", "checkout", "--reason", "late bug report", actor="oncall"
+        )
         assert code == 0 and "checkout@2.4.0: rollback started" in out, err
         status = await wait_state(env, "checkout@2.4.0", "rolled_back")
         assert status["reason"] == "rollback requested by oncall: late bug report"
-        assert all(world.image(r) == "sandbox/app:0" for r in
-                   ("staging-1", "canary-1", "us-east-1", "eu-west-1", "ap-northeast-1", "ap-northeast-3"))
+        assert all(
+            world.image(r) == "sandbox/app:0"
+            for r in ("staging-1", "canary-1", "us-east-1", "eu-west-1", "ap-northeast-1", "ap-northeast-3")
+        )
         rollbacks = [c.region for c in world.calls if c.action == "rollback"]
         assert set(rollbacks[:2]) == {"ap-northeast-1", "ap-northeast-3"}, "Japan first: reverse ring order"
         assert rollbacks[-1] == "staging-1"
@@ -202,8 +243,19 @@ async def test_rollback_after_retention_expired_is_refused(
     path = tmp_path / "rings.yaml"
     path.write_text(yaml.safe_dump(data), encoding="utf-8")
     async with sandbox_worker(client, task_queue, world):
-        await ringctl(env, "release", "start", "--service", "checkout", "--version", "2.5.0", "--plan", str(path),
-                      "--task-queue", task_queue)
+        await ringctl(
+            env,
+            "release",
+            "start",
+            "--service",
+            "checkout",
+            "--version",
+            "2.5.0",
+            "--plan",
+            str(path),
+            "--task-queue",
+            task_queue,
+        )
         await wait_state(env, "checkout@2.5.0", "awaiting_approval")
         await ringctl(env, "abort", "checkout@2.5.0", "--reason", "stop", actor="oncall")
         await wait_state(env, "checkout@2.5.0", "aborted")
@@ -218,10 +270,22 @@ async def test_status_watch_follows_the_release_to_its_end(
 ) -> None:
     world.scenario.bad_gates["canary-1"] = {ANY_VERSION}
     async with sandbox_worker(client, task_queue, world):
-        await ringctl(env, "release", "start", "--service", "checkout", "--version", "2.6.0", "--plan",
-                      plan_file(tmp_path), "--task-queue", task_queue)
-        code, out, err = await ringctl(env, "status", "checkout@2.6.0", "--watch", "--interval", "0.2",
-                                       "--output", "json")
+        await ringctl(
+            env,
+            "release",
+            "start",
+            "--service",
+            "checkout",
+            "--version",
+            "2.6.0",
+            "--plan",
+            plan_file(tmp_path),
+            "--task-queue",
+            task_queue,
+        )
+        code, out, err = await ringctl(
+            env, "status", "checkout@2.6.0", "--watch", "--interval", "0.2", "--output", "json"
+        )
     assert code == 0, err
     states = [json.loads(line)["state"] for line in out.splitlines()]
     assert states[-1] == "rolled_back" and len(states) >= 2
@@ -242,8 +306,11 @@ async def test_signed_approval_and_window_override_from_the_command_line(
     data = plan_data(approvals={"signing": "required", "public_keys": {"release-manager": public_key}})
     now = datetime.now(UTC)
     data["rings"][0]["freezes"] = [
-        {"start": (now - timedelta(hours=1)).isoformat(), "end": (now + timedelta(days=2)).isoformat(),
-         "reason": "quarter close"}
+        {
+            "start": (now - timedelta(hours=1)).isoformat(),
+            "end": (now + timedelta(days=2)).isoformat(),
+            "reason": "quarter close",
+        }
     ]
     data["rings"][0]["approval"] = {"approvers": ["release-manager"]}
     path = tmp_path / "rings.yaml"
@@ -252,24 +319,70 @@ async def test_signed_approval_and_window_override_from_the_command_line(
     assert code == 0, err
 
     async with sandbox_worker(client, task_queue, world):
-        await ringctl(env, "release", "start", "--service", "checkout", "--version", "3.0.0", "--plan", str(path),
-                      "--task-queue", task_queue)
+        await ringctl(
+            env,
+            "release",
+            "start",
+            "--service",
+            "checkout",
+            "--version",
+            "3.0.0",
+            "--plan",
+            str(path),
+            "--task-queue",
+            task_queue,
+        )
         status = await wait_state(env, "checkout", "awaiting_window")
         assert "quarter close" in status["reason"] and status["rings"][1]["waiting_until"]
-        code, _, err = await ringctl(env, "approve", "checkout", "--ring", "canary", "--override-window",
-                                     "--reason", "hotfix", actor="release-manager")
+        code, _, err = await ringctl(
+            env,
+            "approve",
+            "checkout",
+            "--ring",
+            "canary",
+            "--override-window",
+            "--reason",
+            "hotfix",
+            actor="release-manager",
+        )
         assert code == 1 and "approval by 'release-manager' is not signed" in err
-        code, out, err = await ringctl(env, "approve", "checkout", "--ring", "canary", "--override-window",
-                                       "--reason", "hotfix", "--key", str(tmp_path / "release-manager.key"),
-                                       actor="release-manager")
+        code, out, err = await ringctl(
+            env,
+            "approve",
+            "checkout",
+            "--ring",
+            "canary",
+            "--override-window",
+            "--reason",
+            "hotfix",
+            "--key",
+            str(tmp_path / "release-manager.key"),
+            actor="release-manager",
+        )
         assert code == 0 and "deployment window of ring canary overridden by release-manager" in out, err
 
         await wait_state(env, "checkout", "awaiting_approval")
-        code, _, err = await ringctl(env, "approve", "checkout@3.0.0", "--ring", "japan",
-                                     "--key", str(mallory_key / "mallory.key"), actor="release-manager")
+        code, _, err = await ringctl(
+            env,
+            "approve",
+            "checkout@3.0.0",
+            "--ring",
+            "japan",
+            "--key",
+            str(mallory_key / "mallory.key"),
+            actor="release-manager",
+        )
         assert code == 1 and "signature does not match" in err
-        code, out, err = await ringctl(env, "approve", "checkout@3.0.0", "--ring", "japan",
-                                       "--key", str(tmp_path / "release-manager.key"), actor="release-manager")
+        code, out, err = await ringctl(
+            env,
+            "approve",
+            "checkout@3.0.0",
+            "--ring",
+            "japan",
+            "--key",
+            str(tmp_path / "release-manager.key"),
+            actor="release-manager",
+        )
         assert code == 0, err
         final = await wait_state(env, "checkout", "completed")
     assert [e["action"] for e in final["events"] if e["actor"] == "release-manager"] == ["override_window", "approve"]

@@ -42,8 +42,13 @@ def burn_gate(**extra: Any) -> Gate:
 
 def budget_gate(**extra: Any) -> Gate:
     body: dict[str, Any] = {
-        "name": "availability:budget", "kind": "error_budget", "query": "q", "comparison": ">", "threshold": 0,
-        "window": "28d", "objective": 0.999,
+        "name": "availability:budget",
+        "kind": "error_budget",
+        "query": "q",
+        "comparison": ">",
+        "threshold": 0,
+        "window": "28d",
+        "objective": 0.999,
     }
     return Gate.model_validate({**body, **extra})
 
@@ -77,7 +82,12 @@ def test_burn_rate_missing_window_follows_policy() -> None:
 
 @pytest.mark.parametrize(
     ("bad_ratio", "remaining", "decision"),
-    [(0.0, 1.0, GateDecision.PASS), (0.0005, 0.5, GateDecision.PASS), (0.001, 0.0, GateDecision.FAIL), (0.004, -3.0, GateDecision.FAIL)],
+    [
+        (0.0, 1.0, GateDecision.PASS),
+        (0.0005, 0.5, GateDecision.PASS),
+        (0.001, 0.0, GateDecision.FAIL),
+        (0.004, -3.0, GateDecision.FAIL),
+    ],
 )
 def test_error_budget_remaining(bad_ratio: float, remaining: float, decision: GateDecision) -> None:
     gate = budget_gate()
@@ -121,16 +131,26 @@ def test_slos_compile_to_threshold_burn_and_budget_gates_with_ring_overrides() -
     gates = {g.name: g for g in plan.gates_for("checkout", canary)}
     assert set(gates) == {"error-ratio", "availability", "availability:burn-3s-8s", "latency-p99"}
     availability = gates["availability"]
-    assert (availability.kind, availability.threshold, availability.slo) == (GateKind.THRESHOLD, pytest.approx(0.01), "availability")
+    assert (availability.kind, availability.threshold, availability.slo) == (
+        GateKind.THRESHOLD,
+        pytest.approx(0.01),
+        "availability",
+    )
     assert availability.window == timedelta(seconds=5) and availability.interval == timedelta(seconds=30)
     burn = gates["availability:burn-3s-8s"]
     assert (burn.kind, burn.threshold, burn.objective, burn.long_window) == (
-        GateKind.BURN_RATE, 5, pytest.approx(0.99), timedelta(seconds=8)
+        GateKind.BURN_RATE,
+        5,
+        pytest.approx(0.99),
+        timedelta(seconds=8),
     )
     assert gates["latency-p99"].threshold == 0.5
     [budget] = plan.budget_gates_for("checkout", canary)
     assert (budget.kind, budget.comparison, budget.threshold, budget.window) == (
-        GateKind.ERROR_BUDGET, ">", 0, timedelta(seconds=30)
+        GateKind.ERROR_BUDGET,
+        ">",
+        0,
+        timedelta(seconds=30),
     )
     overridden = {g.name: g for g in plan.gates_for("checkout", na_eu)}
     assert overridden["availability"].threshold == 0.05 and overridden["availability"].consecutive_healthy == 4
@@ -147,7 +167,15 @@ INVALID: dict[str, tuple[dict[str, Any], str]] = {
         "services[0].slos[0]: an SLO with sli_type 'value' needs a threshold",
     ),
     "burn windows reversed": (
-        {**plan_data(), "services": [{**plan_data()["services"][0], "slos": [{**slos()[0], "burn_rate": [{"short": "1h", "long": "5m", "factor": 2}]}]}]},
+        {
+            **plan_data(),
+            "services": [
+                {
+                    **plan_data()["services"][0],
+                    "slos": [{**slos()[0], "burn_rate": [{"short": "1h", "long": "5m", "factor": 2}]}],
+                }
+            ],
+        },
         "services[0].slos[0].burn_rate[0]: long must be longer than short",
     ),
     "objective as a fraction": (
@@ -155,7 +183,12 @@ INVALID: dict[str, tuple[dict[str, Any], str]] = {
         "services[0].slos[0].objective: Input should be less than 100",
     ),
     "budget without query": (
-        {**plan_data(), "services": [{**plan_data()["services"][0], "slos": [{**slos()[0], "error_budget": True, "budget_query": None}]}]},
+        {
+            **plan_data(),
+            "services": [
+                {**plan_data()["services"][0], "slos": [{**slos()[0], "error_budget": True, "budget_query": None}]}
+            ],
+        },
         "services[0].slos[0]: error_budget: true needs a budget_query",
     ),
     "typo in slo": (

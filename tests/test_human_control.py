@@ -58,7 +58,9 @@ async def test_the_starter_may_not_approve_their_own_release(
         assert (await handle.result()).state is ReleaseState.COMPLETED
 
 
-async def test_self_approval_allowed_when_the_ring_says_so(client: Client, task_queue: str, world: SandboxWorld) -> None:
+async def test_self_approval_allowed_when_the_ring_says_so(
+    client: Client, task_queue: str, world: SandboxWorld
+) -> None:
     rings = [japan(approvers=[STARTER], allow_self_approval=True)]
     async with sandbox_worker(client, task_queue, world):
         handle = await start(client, task_queue, rings=rings)
@@ -123,7 +125,10 @@ async def test_signed_approvals_valid_wrong_key_tampered_and_unsigned(
             "tampered ring": (signed(keys, "alice", ring="canary"), "signature does not match"),
             "tampered version": (signed(keys, "alice", version="5.0.1"), "signature does not match"),
             "tampered release": (signed(keys, "alice", release_id="checkout@4.0.0"), "signature does not match"),
-            "stale": (signed(keys, "alice", signed_at=datetime.now(UTC) - timedelta(hours=2)), "more than the 1h allowed"),
+            "stale": (
+                signed(keys, "alice", signed_at=datetime.now(UTC) - timedelta(hours=2)),
+                "more than the 1h allowed",
+            ),
             "forged base64": ({"signed_at": datetime.now(UTC), "signature": "not-base64!"}, "signature"),
         }
         for case, (fields, message) in refusals.items():
@@ -138,8 +143,11 @@ async def test_window_override_needs_an_allowed_approver_and_a_reason(
     client: Client, task_queue: str, world: SandboxWorld
 ) -> None:
     now = datetime.now(UTC)
-    freeze = {"start": (now - timedelta(hours=1)).isoformat(), "end": (now + timedelta(days=1)).isoformat(),
-              "reason": "incident review"}
+    freeze = {
+        "start": (now - timedelta(hours=1)).isoformat(),
+        "end": (now + timedelta(days=1)).isoformat(),
+        "reason": "incident review",
+    }
     rings = [
         ring("canary", region("canary-1"), freezes=[freeze], approval={"approvers": ["oncall-lead"]}),
     ]
@@ -153,15 +161,22 @@ async def test_window_override_needs_an_allowed_approver_and_a_reason(
         with pytest.raises(ReleaseError, match="a window override needs a reason"):
             await send(client, SERVICE, RingRelease.approve, approve("oncall-lead", "canary", override_window=True))
         with pytest.raises(ReleaseError, match="'dev' may not approve ring 'canary'"):
-            await send(client, SERVICE, RingRelease.approve,
-                       approve("dev", "canary", override_window=True, reason="hotfix"))
-        await send(client, SERVICE, RingRelease.approve,
-                   approve("oncall-lead", "canary", override_window=True, reason="security hotfix"))
+            await send(
+                client, SERVICE, RingRelease.approve, approve("dev", "canary", override_window=True, reason="hotfix")
+            )
+        await send(
+            client,
+            SERVICE,
+            RingRelease.approve,
+            approve("oncall-lead", "canary", override_window=True, reason="security hotfix"),
+        )
         final = await handle.result()
     assert final.state is ReleaseState.COMPLETED
     override = final.rings[1].window_override
     assert override is not None and (override.by, override.reason) == ("oncall-lead", "security hotfix")
-    assert ("oncall-lead", "override_window", "security hotfix") in [(e.actor, e.action, e.detail) for e in final.events]
+    assert ("oncall-lead", "override_window", "security hotfix") in [
+        (e.actor, e.action, e.detail) for e in final.events
+    ]
 
 
 async def test_rollback_during_bake(client: Client, task_queue: str, world: SandboxWorld) -> None:
@@ -199,7 +214,12 @@ async def test_notifications_arrive_in_order_and_a_failing_webhook_changes_nothi
         assert len(broken.received) >= 1, "the broken webhook was tried"
     assert final.state is ReleaseState.COMPLETED
     assert [body["ringctl"]["event"] for body in bodies] == [
-        "started", "ring_promoted", "ring_promoted", "awaiting_approval", "ring_promoted", "completed"
+        "started",
+        "ring_promoted",
+        "ring_promoted",
+        "awaiting_approval",
+        "ring_promoted",
+        "completed",
     ]
     assert [body["ringctl"]["ring"] for body in bodies][1:5] == ["staging", "canary", "japan", "japan"]
     assert bodies[0]["ringctl"]["release_id"] == "checkout@5.0.0"

@@ -181,13 +181,19 @@ def deployment_body(name: str) -> dict[str, Any]:
 
 def target(namespace: str, deployment: str, *, context: str | None = None, container: str = "app") -> Target:
     """A region target whose context and namespace are named like the region."""
-    return Target(region=namespace, kube_context=context or namespace, namespace=namespace,
-                  deployment=deployment, container=container)
+    return Target(
+        region=namespace,
+        kube_context=context or namespace,
+        namespace=namespace,
+        deployment=deployment,
+        container=container,
+    )
 
 
 def deploy_input(where: Target, image: str = NEW, release_id: str = RELEASE) -> DeployInput:
-    return DeployInput(target=where, release_id=release_id, service=SERVICE, version=image.rpartition(":")[2],
-                       image=image)
+    return DeployInput(
+        target=where, release_id=release_id, service=SERVICE, version=image.rpartition(":")[2], image=image
+    )
 
 
 def retrying(call: Callable[[], T], attempts: int = 20) -> T:
@@ -208,7 +214,9 @@ def wait_until(predicate: Callable[[], bool], timeout: float) -> None:
         time.sleep(0.2)
 
 
-def wait_rollout(provider: KubernetesDeployTarget, where: Target, timeout: float = 40) -> tuple[RolloutStatus, list[str]]:
+def wait_rollout(
+    provider: KubernetesDeployTarget, where: Target, timeout: float = 40
+) -> tuple[RolloutStatus, list[str]]:
     """Poll ``rollout_status`` until it is not progressing; return it and the progress messages seen."""
     seen: list[str] = []
     deadline = time.monotonic() + timeout
@@ -225,11 +233,15 @@ def wait_rollout(provider: KubernetesDeployTarget, where: Target, timeout: float
 def rollout(admin: ApiClient, namespace: str, name: str) -> RolloutStatus:
     from activities.kubernetes import rollout_status_of
 
-    return rollout_status_of(admin.sanitize_for_serialization(AppsV1Api(admin).read_namespaced_deployment(name, namespace)))
+    return rollout_status_of(
+        admin.sanitize_for_serialization(AppsV1Api(admin).read_namespaced_deployment(name, namespace))
+    )
 
 
 def deployment(admin: ApiClient, namespace: str, name: str) -> dict[str, Any]:
-    result: dict[str, Any] = admin.sanitize_for_serialization(AppsV1Api(admin).read_namespaced_deployment(name, namespace))
+    result: dict[str, Any] = admin.sanitize_for_serialization(
+        AppsV1Api(admin).read_namespaced_deployment(name, namespace)
+    )
     return result
 
 
@@ -239,7 +251,9 @@ def image_of(admin: ApiClient, namespace: str, name: str) -> str:
 
 def replica_sets(admin: ApiClient, namespace: str, name: str) -> dict[str, dict[str, Any]]:
     """The Deployment's ReplicaSets by revision: image, replicas, annotations, name."""
-    listed = admin.sanitize_for_serialization(AppsV1Api(admin).list_namespaced_replica_set(namespace, label_selector=f"app={name}"))
+    listed = admin.sanitize_for_serialization(
+        AppsV1Api(admin).list_namespaced_replica_set(namespace, label_selector=f"app={name}")
+    )
     result = {}
     for rs in listed["items"]:
         annotations = rs["metadata"].get("annotations") or {}
@@ -255,7 +269,9 @@ def replica_sets(admin: ApiClient, namespace: str, name: str) -> dict[str, dict[
 
 def pods_ready(admin: ApiClient, namespace: str, name: str) -> list[str]:
     """Images of the Deployment's pods, if every one (not terminating) is Ready; else an empty list."""
-    pods = admin.sanitize_for_serialization(CoreV1Api(admin).list_namespaced_pod(namespace, label_selector=f"app={name}"))
+    pods = admin.sanitize_for_serialization(
+        CoreV1Api(admin).list_namespaced_pod(namespace, label_selector=f"app={name}")
+    )
     live = [p for p in pods["items"] if "deletionTimestamp" not in p["metadata"]]
     ready = all(
         any(c["type"] == "Ready" and c["status"] == "True" for c in (p.get("status") or {}).get("conditions", []))
@@ -265,8 +281,9 @@ def pods_ready(admin: ApiClient, namespace: str, name: str) -> list[str]:
 
 
 def set_paused(admin: ApiClient, namespace: str, name: str, paused: bool) -> None:
-    AppsV1Api(admin).patch_namespaced_deployment(name, namespace, {"spec": {"paused": paused}},
-                                                 _content_type="application/strategic-merge-patch+json")
+    AppsV1Api(admin).patch_namespaced_deployment(
+        name, namespace, {"spec": {"paused": paused}}, _content_type="application/strategic-merge-patch+json"
+    )
 
 
 # -- the provider on a real control plane ----------------------------------------------
@@ -279,8 +296,9 @@ def test_deploy_sets_image_creates_replicaset_and_rollout_completes(
     where = target("eu-west-1", name)
 
     undo = retrying(lambda: provider.deploy(deploy_input(where)))
-    assert undo == UndoRecord(target=where, release_id=RELEASE, previous_image=OLD, previous_revision=1,
-                              new_image=NEW, changed=True)
+    assert undo == UndoRecord(
+        target=where, release_id=RELEASE, previous_image=OLD, previous_revision=1, new_image=NEW, changed=True
+    )
     live = deployment(admin, "eu-west-1", name)
     assert live["spec"]["template"]["spec"]["containers"][0]["image"] == NEW
     annotations = live["metadata"]["annotations"]
@@ -310,7 +328,9 @@ def test_rollout_that_cannot_complete_is_reported_failed_with_the_reason(
     # Version 2.0.0 needs a node pool no node has: pause, change the nodeSelector, deploy, resume.
     set_paused(admin, "canary-1", name, True)
     AppsV1Api(admin).patch_namespaced_deployment(
-        name, "canary-1", {"spec": {"template": {"spec": {"nodeSelector": {"ringctl.test/pool": "nowhere"}}}}},
+        name,
+        "canary-1",
+        {"spec": {"template": {"spec": {"nodeSelector": {"ringctl.test/pool": "nowhere"}}}}},
         _content_type="application/strategic-merge-patch+json",
     )
     undo = retrying(lambda: provider.deploy(deploy_input(where)))
@@ -392,7 +412,10 @@ def test_rollback_of_a_paused_deployment_is_refused(
     undo = retrying(lambda: provider.deploy(deploy_input(where)))
     assert wait_rollout(provider, where)[0].state is RolloutState.COMPLETE
     set_paused(admin, "eu-west-1", name, True)
-    with pytest.raises(ConfigError, match=f"cannot roll back deployment {name} in namespace eu-west-1 of region eu-west-1: it is paused"):
+    with pytest.raises(
+        ConfigError,
+        match=f"cannot roll back deployment {name} in namespace eu-west-1 of region eu-west-1: it is paused",
+    ):
         provider.rollback(undo)
     assert image_of(admin, "eu-west-1", name) == NEW
     set_paused(admin, "eu-west-1", name, False)
@@ -403,14 +426,26 @@ def test_errors_name_the_region_and_object(
     provider: KubernetesDeployTarget, make_deployment: Callable[..., str]
 ) -> None:
     name = make_deployment("us-east-1")
-    with pytest.raises(ConfigError, match=r"region us-east-1: unknown kube context 'atlantis'; the kubeconfig has: .*canary-1"):
+    with pytest.raises(
+        ConfigError, match=r"region us-east-1: unknown kube context 'atlantis'; the kubeconfig has: .*canary-1"
+    ):
         provider.deploy(deploy_input(target("us-east-1", name, context="atlantis")))
     with pytest.raises(ConfigError, match="region us-east-1 .*deployment nope not found in namespace us-east-1"):
         provider.deploy(deploy_input(target("us-east-1", "nope")))
     with pytest.raises(ConfigError, match=f"deployment {name} not found in namespace no-such-namespace"):
-        provider.rollout_status(Target(region="us-east-1", kube_context="us-east-1", namespace="no-such-namespace",
-                                       deployment=name, container="app"))
-    with pytest.raises(ConfigError, match=f"region us-east-1: deployment {name} in namespace us-east-1 has no container 'sidecar' \\(it has: app\\)"):
+        provider.rollout_status(
+            Target(
+                region="us-east-1",
+                kube_context="us-east-1",
+                namespace="no-such-namespace",
+                deployment=name,
+                container="app",
+            )
+        )
+    with pytest.raises(
+        ConfigError,
+        match=f"region us-east-1: deployment {name} in namespace us-east-1 has no container 'sidecar' \\(it has: app\\)",
+    ):
         provider.deploy(deploy_input(target("us-east-1", name, container="sidecar")))
 
 
@@ -418,8 +453,12 @@ def test_unreachable_api_server_is_transient(tmp_path: Path, kube: dict[str, Any
     config = yaml.safe_load(Path(kube["kubeconfig"]).read_text())
     cluster = config["clusters"][0]
     cluster["cluster"]["server"] = "https://127.0.0.1:1"  # nothing listens there
-    config["contexts"] = [{"name": "down", "context": {"cluster": cluster["name"], "user": config["users"][0]["name"],
-                                                      "namespace": "down"}}]
+    config["contexts"] = [
+        {
+            "name": "down",
+            "context": {"cluster": cluster["name"], "user": config["users"][0]["name"], "namespace": "down"},
+        }
+    ]
     config["current-context"] = "down"
     path = tmp_path / "kubeconfig"
     path.write_text(yaml.safe_dump(config))
@@ -433,7 +472,11 @@ def test_unreachable_api_server_is_transient(tmp_path: Path, kube: dict[str, Any
         (409, TransientError, "Operation cannot be fulfilled"),
         (429, TransientError, "Operation cannot be fulfilled"),
         (503, TransientError, "Operation cannot be fulfilled"),
-        (403, ConfigError, "forbidden: the worker's credentials in context eu-west-1 may not patch deployments in namespace eu-west-1"),
+        (
+            403,
+            ConfigError,
+            "forbidden: the worker's credentials in context eu-west-1 may not patch deployments in namespace eu-west-1",
+        ),
         (404, ConfigError, "deployment checkout not found in namespace eu-west-1"),
     ],
 )
@@ -464,7 +507,8 @@ def test_rbac_least_privilege(
     rbac.create_namespaced_role(allowed, docs[1])
     rbac.create_namespaced_role_binding(allowed, docs[2])
     token = core.create_namespaced_service_account_token(
-        "ringctl-worker", allowed,
+        "ringctl-worker",
+        allowed,
         {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {"expirationSeconds": 600}},
     ).status.token
 
@@ -486,10 +530,15 @@ def test_rbac_least_privilege(
     worker = kube_config.new_client_from_config(str(path), context=allowed, persist_config=False)
 
     def can(verb: str, resource: str, namespace: str) -> bool:
-        review = AuthorizationV1Api(worker).create_self_subject_access_review({
-            "apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
-            "spec": {"resourceAttributes": {"group": "apps", "resource": resource, "verb": verb, "namespace": namespace}},
-        })
+        review = AuthorizationV1Api(worker).create_self_subject_access_review(
+            {
+                "apiVersion": "authorization.k8s.io/v1",
+                "kind": "SelfSubjectAccessReview",
+                "spec": {
+                    "resourceAttributes": {"group": "apps", "resource": resource, "verb": verb, "namespace": namespace}
+                },
+            }
+        )
         return bool(review.status.allowed)
 
     wait_until(lambda: can("patch", "deployments", allowed), 10)  # the authorizer's cache catches up
@@ -505,11 +554,16 @@ def test_rbac_least_privilege(
     assert wait_rollout(provider, where)[0].state is RolloutState.COMPLETE
     assert image_of(admin, allowed, name) == OLD
 
-    with pytest.raises(ConfigError, match=f"forbidden: the worker's credentials in context {other} may not get deployments in namespace {other}"):
+    with pytest.raises(
+        ConfigError,
+        match=f"forbidden: the worker's credentials in context {other} may not get deployments in namespace {other}",
+    ):
         provider.deploy(deploy_input(target(other, name)))
     with pytest.raises(ApiException) as refused:  # a write outside the allowed namespace, straight to the API
         AppsV1Api(worker).patch_namespaced_deployment(
-            name, other, {"spec": {"template": {"spec": {"containers": [{"name": "app", "image": NEW}]}}}},
+            name,
+            other,
+            {"spec": {"template": {"spec": {"containers": [{"name": "app", "image": NEW}]}}}},
             _content_type="application/strategic-merge-patch+json",
         )
     assert refused.value.status == 403
@@ -524,33 +578,48 @@ def test_rbac_least_privilege(
 
 def kube_plan(deployment_name: str, **ring_extra: Any) -> Any:
     """Staging and two rings over four regions (contexts), each region in its own namespace."""
+
     def kregion(name: str) -> dict[str, Any]:
         return region(name, namespace=name)
 
     return make_plan(
-        services=[{
-            "name": SERVICE,
-            "image": "registry.example.com/checkout",
-            "workload": {"namespace": "checkout", "deployment": deployment_name, "container": "app"},
-        }],
+        services=[
+            {
+                "name": SERVICE,
+                "image": "registry.example.com/checkout",
+                "workload": {"namespace": "checkout", "deployment": deployment_name, "container": "app"},
+            }
+        ],
         staging=ring("staging", kregion("staging-1"), rollout_timeout="60s"),
         rings=[
             ring("canary", kregion("canary-1"), rollout_timeout="60s"),
-            ring("wide", kregion("us-east-1"), kregion("eu-west-1"), max_parallel=2, rollout_timeout="60s", **ring_extra),
+            ring(
+                "wide", kregion("us-east-1"), kregion("eu-west-1"), max_parallel=2, rollout_timeout="60s", **ring_extra
+            ),
         ],
     )
 
 
 async def test_ring_release_completes_on_kubernetes(
-    client: Client, task_queue: str, world: SandboxWorld, kube: dict[str, Any], admin: ApiClient,
+    client: Client,
+    task_queue: str,
+    world: SandboxWorld,
+    kube: dict[str, Any],
+    admin: ApiClient,
     make_deployment: Callable[..., str],
 ) -> None:
     name = make_deployment(*REGIONS)
-    worker = build_worker(client, KubernetesDeployTarget(kube["kubeconfig"]), SandboxMetricsSource(world),
-                          task_queue=task_queue, poll_interval=timedelta(milliseconds=200))
+    worker = build_worker(
+        client,
+        KubernetesDeployTarget(kube["kubeconfig"]),
+        SandboxMetricsSource(world),
+        task_queue=task_queue,
+        poll_interval=timedelta(milliseconds=200),
+    )
     async with worker:
-        handle = await start_release(client, kube_plan(name), service=SERVICE, version="2.0.0",
-                                     started_by="ci-pipeline", task_queue=task_queue)
+        handle = await start_release(
+            client, kube_plan(name), service=SERVICE, version="2.0.0", started_by="ci-pipeline", task_queue=task_queue
+        )
         status = await handle.result()
 
     assert status.state is ReleaseState.COMPLETED, status.reason
@@ -564,16 +633,26 @@ async def test_ring_release_completes_on_kubernetes(
 
 
 async def test_ring_release_breach_in_last_ring_rolls_every_region_back_on_kubernetes(
-    client: Client, task_queue: str, world: SandboxWorld, kube: dict[str, Any], admin: ApiClient,
+    client: Client,
+    task_queue: str,
+    world: SandboxWorld,
+    kube: dict[str, Any],
+    admin: ApiClient,
     make_deployment: Callable[..., str],
 ) -> None:
     name = make_deployment(*REGIONS)
     world.scenario.bad_gates["eu-west-1"] = {ANY_VERSION}
-    worker = build_worker(client, KubernetesDeployTarget(kube["kubeconfig"]), SandboxMetricsSource(world),
-                          task_queue=task_queue, poll_interval=timedelta(milliseconds=200))
+    worker = build_worker(
+        client,
+        KubernetesDeployTarget(kube["kubeconfig"]),
+        SandboxMetricsSource(world),
+        task_queue=task_queue,
+        poll_interval=timedelta(milliseconds=200),
+    )
     async with worker:
-        handle = await start_release(client, kube_plan(name), service=SERVICE, version="2.0.0",
-                                     started_by="ci-pipeline", task_queue=task_queue)
+        handle = await start_release(
+            client, kube_plan(name), service=SERVICE, version="2.0.0", started_by="ci-pipeline", task_queue=task_queue
+        )
         status = await handle.result()
 
     assert status.state is ReleaseState.ROLLED_BACK, status.reason
@@ -589,4 +668,3 @@ async def test_ring_release_breach_in_last_ring_rolls_every_region_back_on_kuber
         assert set(sets) == {"2", "3"}, f"{namespace}: the original ReplicaSet came back as revision 3"
         assert sets["3"]["image"] == OLD and sets["3"]["annotations"][ANNOTATION_REVISION_HISTORY] == "1"
         assert sets["3"]["replicas"] == 2 and sets["2"]["replicas"] == 0 and sets["2"]["image"] == NEW
-

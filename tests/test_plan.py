@@ -19,9 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def ringctl(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "ringctl", *args], cwd=cwd, capture_output=True, text=True, timeout=60
-    )
+    return subprocess.run([sys.executable, "-m", "ringctl", *args], cwd=cwd, capture_output=True, text=True, timeout=60)
 
 
 def write(tmp_path: Path, data: Any, name: str = "rings.yaml") -> Path:
@@ -57,10 +55,19 @@ def _with(path: tuple[Any, ...], value: Any) -> dict[str, Any]:
 _DELETE = object()
 
 INVALID: dict[str, tuple[Any, str]] = {
-    "missing field": (_with(("rings", 1, "regions", 0, "kube_context"), _DELETE), "rings[1].regions[0].kube_context: field required"),
-    "wrong type": (_with(("rings", 1, "max_parallel"), "many"), "rings[1].max_parallel: Input should be a valid integer"),
+    "missing field": (
+        _with(("rings", 1, "regions", 0, "kube_context"), _DELETE),
+        "rings[1].regions[0].kube_context: field required",
+    ),
+    "wrong type": (
+        _with(("rings", 1, "max_parallel"), "many"),
+        "rings[1].max_parallel: Input should be a valid integer",
+    ),
     "unknown field": (_with(("rings", 0, "bake_time"), "5m"), "rings[0].bake_time: unknown field"),
-    "negative duration": (_with(("rings", 0, "bake"), "-5m"), "rings[0].bake: duration must not be negative, got '-5m'"),
+    "negative duration": (
+        _with(("rings", 0, "bake"), "-5m"),
+        "rings[0].bake: duration must not be negative, got '-5m'",
+    ),
     "bad duration": (_with(("staging", "bake"), "soon"), "staging.bake: expected a duration such as"),
     "empty rings": (_with(("rings",), []), "rings: List should have at least 1 item after validation, not 0"),
     "ring without regions": (_with(("rings", 0, "regions"), []), "rings[0].regions: List should have at least 1 item"),
@@ -80,9 +87,18 @@ INVALID: dict[str, tuple[Any, str]] = {
         _with(("staging",), ring("staging", region("tokyo-staging", "JP"))),
         "staging.regions[0].country: Japan must be last",
     ),
-    "bad enum": (_with(("rings", 0, "on_failure"), "panic"), "rings[0].on_failure: Input should be 'rollback' or 'halt' (got 'panic')"),
-    "bad country": (_with(("rings", 0, "regions", 0, "country"), "Japan"), "rings[0].regions[0].country: String should match pattern"),
-    "zero interval": (_with(("rings", 0, "gates", 0, "interval"), "0s"), "rings[0].gates[0].interval: interval must be greater than 0s"),
+    "bad enum": (
+        _with(("rings", 0, "on_failure"), "panic"),
+        "rings[0].on_failure: Input should be 'rollback' or 'halt' (got 'panic')",
+    ),
+    "bad country": (
+        _with(("rings", 0, "regions", 0, "country"), "Japan"),
+        "rings[0].regions[0].country: String should match pattern",
+    ),
+    "zero interval": (
+        _with(("rings", 0, "gates", 0, "interval"), "0s"),
+        "rings[0].gates[0].interval: interval must be greater than 0s",
+    ),
     "min_samples without query": (
         _with(("rings", 0, "gates", 0, "min_samples"), 100),
         "rings[0].gates[0]: min_samples > 0 needs a samples_query",

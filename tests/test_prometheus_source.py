@@ -41,9 +41,7 @@ LATENCY_QUERY = (
     "histogram_quantile(0.99, sum by (le) (rate(http_request_duration_seconds_bucket"
     '{service="{service}",region="{region}",version="{version}"}[{window}])))'
 )
-LATENCY_SAMPLES = (
-    'sum(increase(http_request_duration_seconds_count{service="{service}",region="{region}",version="{version}"}[{window}]))'
-)
+LATENCY_SAMPLES = 'sum(increase(http_request_duration_seconds_count{service="{service}",region="{region}",version="{version}"}[{window}]))'
 
 SERVICE = "checkout"
 REGION = Region(name="us-west-2", country="US", kube_context="test-us-west-2")

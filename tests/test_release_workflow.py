@@ -10,9 +10,9 @@ from temporalio.client import Client, WorkflowHandle
 
 from activities.sandbox import ANY_VERSION, SandboxWorld
 from ringctl.errors import ReleaseError
-from ringctl.releases import get_status, send, start_release
+from ringctl.releases import send, start_release
 from tests.conftest import sandbox_worker
-from tests.support.plans import SERVICE, make_plan, ring, region
+from tests.support.plans import SERVICE, make_plan, region, ring
 from workflows.models import (
     AbortRequest,
     ApproveRequest,
@@ -29,7 +29,9 @@ from workflows.ring_release import RingRelease
 STAGE_REGIONS = ["staging-1", "canary-1", "us-east-1", "eu-west-1", "ap-northeast-1", "ap-northeast-3"]
 
 
-async def wait_for(handle: WorkflowHandle, predicate: Callable[[ReleaseStatus], bool], timeout: float = 30) -> ReleaseStatus:
+async def wait_for(
+    handle: WorkflowHandle, predicate: Callable[[ReleaseStatus], bool], timeout: float = 30
+) -> ReleaseStatus:
     """Poll the status query until ``predicate`` holds."""
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
@@ -58,7 +60,9 @@ async def test_happy_path_goes_through_every_ring_in_order_with_japan_last(
         handle = await start(client, task_queue)
         await wait_for(handle, awaiting("japan"))
         assert world.image("ap-northeast-1") == "sandbox/app:0", "Japan untouched before approval"
-        await send(client, SERVICE, RingRelease.approve, ApproveRequest(ring="japan", by="release-manager", comment="ok"))
+        await send(
+            client, SERVICE, RingRelease.approve, ApproveRequest(ring="japan", by="release-manager", comment="ok")
+        )
         status = await handle.result()
 
     assert status.state is ReleaseState.COMPLETED
@@ -170,9 +174,7 @@ async def test_halt_then_rollback(client: Client, task_queue: str, world: Sandbo
     assert world.image("canary-1") == world.image("staging-1") == "sandbox/app:0"
 
 
-async def test_halt_then_abort_leaves_regions_as_they_are(
-    client: Client, task_queue: str, world: SandboxWorld
-) -> None:
+async def test_halt_then_abort_leaves_regions_as_they_are(client: Client, task_queue: str, world: SandboxWorld) -> None:
     world.scenario.bad_gates["canary-1"] = {ANY_VERSION}
     async with sandbox_worker(client, task_queue, world):
         handle = await start(client, task_queue, rings=_halting_rings())

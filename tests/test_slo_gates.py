@@ -10,6 +10,7 @@ evaluation intervals; regions are the sandbox's, metrics are real. Without a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -85,7 +86,13 @@ async def prometheus_ready(prometheus: PrometheusServer) -> str:
     """Prometheus' URL, once the 5 s windows hold enough samples."""
     plan = slo_plan("svc-healthy", prometheus.url, stage("staging", "staging-1"), [stage("canary", "us-east-1")])
     gate = plan.gates_for("svc-healthy", plan.staging)[0]
-    variables = {"service": "svc-healthy", "region": "staging-1", "version": NEW, "previous_version": "", "window": "5s"}
+    variables = {
+        "service": "svc-healthy",
+        "region": "staging-1",
+        "version": NEW,
+        "previous_version": "",
+        "window": "5s",
+    }
     async with PrometheusSource(timeout=3) as source:
         for _ in range(60):
             measurement = await source.measure(gate, plan.staging.regions[0], variables, prometheus.url)
@@ -133,10 +140,8 @@ def ring_state(name: str, state: RingState) -> Callable[[ReleaseStatus], bool]:
 
 async def finish(handle: WorkflowHandle[Any, Any]) -> None:
     """Terminate the release if a failed assertion left it running."""
-    try:
+    with contextlib.suppress(Exception):  # already ended
         await handle.terminate("test cleanup")
-    except Exception:  # noqa: BLE001 - already ended
-        pass
 
 
 # -- the gate decides -----------------------------------------------------------
@@ -214,7 +219,9 @@ async def test_error_spike_in_one_region_fails_the_ring_at_once(
     assert status.state is ReleaseState.ROLLED_BACK
 
 
-async def test_latency_breach_fails(client: Client, task_queue: str, world: SandboxWorld, prometheus_ready: str) -> None:
+async def test_latency_breach_fails(
+    client: Client, task_queue: str, world: SandboxWorld, prometheus_ready: str
+) -> None:
     plan = slo_plan("svc-slow", prometheus_ready, stage("staging", "staging-1"), [stage("canary", "us-east-1")])
     async with prometheus_worker(client, task_queue, world):
         handle = await release(client, task_queue, plan)
@@ -306,15 +313,26 @@ async def test_exhausted_error_budget_blocks_the_ring_until_overridden(
             assert "budget-1" not in {c.region for c in world.calls}
 
             with pytest.raises(ReleaseError, match="needs a reason"):
-                await send(client, "svc-budget", RingRelease.approve, ApproveRequest(ring="canary", by="sre", override_budget=True))
+                await send(
+                    client,
+                    "svc-budget",
+                    RingRelease.approve,
+                    ApproveRequest(ring="canary", by="sre", override_budget=True),
+                )
             with pytest.raises(ReleaseError, match="not waiting for an error-budget override"):
                 await send(
-                    client, "svc-budget", RingRelease.approve,
+                    client,
+                    "svc-budget",
+                    RingRelease.approve,
                     ApproveRequest(ring="staging", by="sre", override_budget=True, reason="x"),
                 )
             result = await send(
-                client, "svc-budget", RingRelease.approve,
-                ApproveRequest(ring="canary", by="sre", override_budget=True, reason="INC-42: fix ships in this release"),
+                client,
+                "svc-budget",
+                RingRelease.approve,
+                ApproveRequest(
+                    ring="canary", by="sre", override_budget=True, reason="INC-42: fix ships in this release"
+                ),
             )
             assert "overridden by sre" in result.message
             status = await asyncio.wait_for(handle.result(), 60)
@@ -334,7 +352,9 @@ async def test_exhausted_error_budget_blocks_the_ring_until_overridden(
 
 
 def ringctl(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "ringctl", *args], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "ringctl", *args], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
 
 
 def test_check_queries_reports_invalid_promql_per_gate(prometheus_ready: str, tmp_path: Path) -> None:

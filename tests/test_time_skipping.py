@@ -8,7 +8,6 @@ from datetime import time as time_of_day
 from zoneinfo import ZoneInfo
 
 import holidays
-
 from temporalio.testing import WorkflowEnvironment
 
 from activities.sandbox import SandboxWorld
@@ -60,7 +59,9 @@ async def test_closed_window_waits_durably_until_it_opens_then_continues(
     end = "24:00" if opens.hour == 23 else f"{opens.hour + 1:02d}:00"
     window = {"timezone": "UTC", "days": "mon-sun", "start": f"{opens.hour:02d}:00", "end": end}
     status = await _release(
-        skipping_env, task_queue, world,
+        skipping_env,
+        task_queue,
+        world,
         rings=[ring("canary", region("canary-1"), windows=[window], bake="10m", gates=[gate(interval="5m")])],
     )
     assert status.state is ReleaseState.COMPLETED
@@ -78,7 +79,9 @@ async def test_freeze_beginning_during_a_bake_lets_it_finish_but_holds_the_next_
     freeze_start, freeze_end = now + timedelta(minutes=30), now + timedelta(hours=5)
     freeze = {"start": freeze_start.isoformat(), "end": freeze_end.isoformat(), "reason": "change freeze"}
     status = await _release(
-        skipping_env, task_queue, world,
+        skipping_env,
+        task_queue,
+        world,
         staging=ring("staging", region("staging-1"), bake="2h", gates=[gate(interval="30m")], freezes=[freeze]),
         rings=[ring("canary", region("canary-1"), freezes=[freeze])],
     )
@@ -104,7 +107,9 @@ async def test_public_holiday_is_a_freeze(
     while next_day in calendar:
         next_day += timedelta(days=1)
     status = await _release(
-        skipping_env, task_queue, world,
+        skipping_env,
+        task_queue,
+        world,
         rings=[ring("canary", region("canary-1"), holidays={"country": "JP", "timezone": "Asia/Tokyo"})],
     )
     assert status.state is ReleaseState.COMPLETED

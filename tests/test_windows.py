@@ -120,7 +120,11 @@ def test_day_ranges_lists_and_wrapping() -> None:
     assert w.days == ("mon", "wed", "fri", "sat", "sun")
     assert w.describe() == "Mon, Wed, Fri–Sun 09:00–10:00 UTC"
     assert Window(timezone="UTC", days=["Mon-Fri"], start="09:00", end="10:00").days == (  # type: ignore[arg-type]
-        "mon", "tue", "wed", "thu", "fri"
+        "mon",
+        "tue",
+        "wed",
+        "thu",
+        "fri",
     )
     assert Window(timezone="UTC", days=["sat", "sat"], start="09:00", end="10:00").days == ("sat",)  # type: ignore[arg-type]
 
@@ -177,7 +181,7 @@ def test_never_opens_within_horizon() -> None:
     schedule = tokyo_business(freezes=[{"start": "2026-01-01", "end": "2028-12-31", "reason": "forever"}])
     result = check(schedule, datetime(2026, 6, 1, tzinfo=UTC))
     assert result == WindowCheck(open=False, reason="freeze 'forever' until 2029-01-01 00:00 UTC")
-    assert SEARCH_HORIZON >= timedelta(days=366)
+    assert timedelta(days=366) <= SEARCH_HORIZON
 
 
 # --- holidays ------------------------------------------------------------------------------------
@@ -285,7 +289,11 @@ def test_naive_now_is_rejected() -> None:
 @pytest.mark.parametrize(
     ("window", "field", "message"),
     [
-        ({"timezone": "Mars/Olympus", "days": ["mon"], "start": "10:00", "end": "11:00"}, "timezone", "unknown timezone"),
+        (
+            {"timezone": "Mars/Olympus", "days": ["mon"], "start": "10:00", "end": "11:00"},
+            "timezone",
+            "unknown timezone",
+        ),
         ({"timezone": "", "days": ["mon"], "start": "10:00", "end": "11:00"}, "timezone", "unknown timezone"),
         ({"timezone": "UTC", "days": ["mon"], "start": "16:00", "end": "10:00"}, "windows.0", "must be after start"),
         ({"timezone": "UTC", "days": ["mon"], "start": "10:00", "end": "10:00"}, "windows.0", "must be after start"),
@@ -331,7 +339,9 @@ def test_schedule_roundtrips_through_json() -> None:
 # --- cross-check against a brute-force minute scan -----------------------------------------------
 
 
-def _brute_open(windows: list[tuple[ZoneInfo, set[int], int, int]], freeze: tuple[datetime, datetime], t: datetime) -> bool:
+def _brute_open(
+    windows: list[tuple[ZoneInfo, set[int], int, int]], freeze: tuple[datetime, datetime], t: datetime
+) -> bool:
     if freeze[0] <= t < freeze[1]:
         return False
     for zone, weekdays, start, end in windows:

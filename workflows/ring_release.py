@@ -9,6 +9,7 @@ command writes nothing to the history.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import timedelta
 
 from temporalio import workflow
@@ -17,8 +18,6 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.gates import GateActivities
-    from activities.notify import NotificationEvent, NotifyActivities, NotifyInput, Webhook
-    from activities.schedule import CheckWindowInput, check_window
     from activities.models import (
         DeployInput,
         EvaluateGatesInput,
@@ -30,7 +29,9 @@ with workflow.unsafe.imports_passed_through():
         UndoRecord,
         WaitRolloutInput,
     )
+    from activities.notify import NotificationEvent, NotifyActivities, NotifyInput, Webhook
     from activities.region import RegionActivities
+    from activities.schedule import CheckWindowInput, check_window
     from ringctl.constants import SA_RING, SA_STATE
     from ringctl.errors import SigningError
     from ringctl.plan import Gate, OnFailure, Region, Ring
@@ -60,7 +61,9 @@ DEPLOY_TIMEOUT = timedelta(minutes=2)
 #: Added to the plan's Prometheus timeout to bound one gate evaluation (all its queries run at once).
 GATE_TIMEOUT_MARGIN = timedelta(seconds=10)
 #: Gate evaluations: a worker lost mid-evaluation is retried; Prometheus errors are missing data, not failures.
-GATE_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=5), maximum_attempts=3)
+GATE_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=5), maximum_attempts=3
+)
 ROLLBACK_TIMEOUT = timedelta(minutes=2)
 ROLLOUT_HEARTBEAT = timedelta(seconds=30)
 #: Deploy and gate calls: a few retries with backoff, then the region or evaluation fails cleanly.
@@ -74,7 +77,9 @@ GATE_RESULTS_KEPT = 200
 WINDOW_CHECK_TIMEOUT = timedelta(seconds=30)
 NOTIFY_TIMEOUT = timedelta(seconds=30)
 #: A webhook gets a few quick tries; one that keeps failing gets a single try per later message.
-NOTIFY_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=5), maximum_attempts=3)
+NOTIFY_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=5), maximum_attempts=3
+)
 NOTIFY_RETRY_DOWN = RetryPolicy(maximum_attempts=1)
 #: How long a finished release waits for its last notifications before it closes anyway.
 NOTIFY_FLUSH = timedelta(seconds=30)
@@ -156,10 +161,8 @@ class RingRelease:
             failure = progress.result()
         else:
             progress.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await progress
-            except asyncio.CancelledError:
-                pass
         interrupt = self._interrupt
         if isinstance(interrupt, AbortRequest):
             self._set_state(ReleaseState.ABORTED, f"aborted by {interrupt.by}: {interrupt.reason}")
@@ -172,7 +175,9 @@ class RingRelease:
             self._event("ringctl", "complete")
             self._notify(NotificationEvent.COMPLETED, f"{request.release_id} completed: every ring promoted")
         if isinstance(interrupt, AbortRequest):
-            self._notify(NotificationEvent.ABORTED, f"{request.release_id} aborted by {interrupt.by}: {interrupt.reason}")
+            self._notify(
+                NotificationEvent.ABORTED, f"{request.release_id} aborted by {interrupt.by}: {interrupt.reason}"
+            )
         await self._flush_notifications()
         return self._status
 
@@ -391,7 +396,9 @@ class RingRelease:
         status.state = RingState.PROMOTED
         status.finished_at = workflow.now()
         self._event("ringctl", "promote", ring=ring.name)
-        self._notify(NotificationEvent.RING_PROMOTED, f"{self._request.release_id}: ring {ring.name} promoted", ring=ring.name)
+        self._notify(
+            NotificationEvent.RING_PROMOTED, f"{self._request.release_id}: ring {ring.name} promoted", ring=ring.name
+        )
 
     async def _deploy_ring(self, index: int, ring: Ring) -> None:
         """Deploy and verify the ring's regions, at most ``max_parallel`` at once; stop starting on a failure."""
@@ -429,7 +436,7 @@ class RingRelease:
                 failures.append(f"{region.name}: {message}")
 
         statuses = self._status.rings[index].regions
-        await asyncio.gather(*(one(region, status) for region, status in zip(ring.regions, statuses)))
+        await asyncio.gather(*(one(region, status) for region, status in zip(ring.regions, statuses, strict=True)))
         if failures:
             raise RingFailed("; ".join(failures))
 
@@ -490,16 +497,12 @@ class RingRelease:
                     await workflow.wait_condition(lambda: status.budget_override is not None)
                     break
                 status.state = RingState.HOLDING
-                self._set_state(
-                    ReleaseState.HOLDING, f"ring {ring.name}: error budget unknown (missing data); holding"
-                )
+                self._set_state(ReleaseState.HOLDING, f"ring {ring.name}: error budget unknown (missing data); holding")
                 if announced is not GateDecision.HOLD:
                     self._event("ringctl", "budget_hold", ring=ring.name, detail=detail)
                 announced = verdict
-                try:
+                with contextlib.suppress(TimeoutError):
                     await workflow.wait_condition(lambda: status.budget_override is not None, timeout=interval)
-                except TimeoutError:
-                    pass
         finally:
             self._budget_waiting.discard(ring.name)
 
@@ -536,7 +539,8 @@ class RingRelease:
                 detail = "; ".join(f"{r.gate} in {r.region}: {r.reason}" for r in failed)
                 self._event("ringctl", "gate_failed", ring=ring.name, detail=detail)
                 self._notify(
-                    NotificationEvent.GATE_FAILED, f"{self._request.release_id}: ring {ring.name} gate failed: {detail}",
+                    NotificationEvent.GATE_FAILED,
+                    f"{self._request.release_id}: ring {ring.name} gate failed: {detail}",
                     ring=ring.name,
                 )
                 raise RingFailed(f"gate breach: {detail}")
@@ -545,7 +549,10 @@ class RingRelease:
             if holding and not was_holding and evaluation is not None:
                 held = [r for r in evaluation.results if r.decision is GateDecision.HOLD]
                 self._event(
-                    "ringctl", "hold", ring=ring.name, detail="; ".join(f"{r.gate} in {r.region}: {r.reason}" for r in held)
+                    "ringctl",
+                    "hold",
+                    ring=ring.name,
+                    detail="; ".join(f"{r.gate} in {r.region}: {r.reason}" for r in held),
                 )
             elif was_holding and not holding:
                 self._event("ringctl", "hold_cleared", ring=ring.name)
@@ -618,13 +625,13 @@ class RingRelease:
             self._set_state(ReleaseState.AWAITING_WINDOW, waiting)
             if not announced:
                 self._event("ringctl", "await_window", ring=ring.name, detail=f"{check.reason}; {opens}")
-                self._notify(NotificationEvent.AWAITING_WINDOW, f"{self._request.release_id}: {waiting}", ring=ring.name)
+                self._notify(
+                    NotificationEvent.AWAITING_WINDOW, f"{self._request.release_id}: {waiting}", ring=ring.name
+                )
                 announced = True
             timeout = max(check.opens_at - workflow.now(), timedelta(seconds=1)) if check.opens_at else None
-            try:
+            with contextlib.suppress(TimeoutError):
                 await workflow.wait_condition(lambda: status.window_override is not None, timeout=timeout)
-            except TimeoutError:
-                pass
         status.waiting_until = None
 
     async def _checkpoint(self) -> None:
@@ -760,7 +767,12 @@ class RingRelease:
                 self._webhook_down.discard(index)
             except ActivityError as error:
                 self._webhook_down.add(index)
-                workflow.logger.warning("notification %s to %s failed: %s", request.event, _webhook_name(request.webhook, index), _cause(error))
+                workflow.logger.warning(
+                    "notification %s to %s failed: %s",
+                    request.event,
+                    _webhook_name(request.webhook, index),
+                    _cause(error),
+                )
         del self._deliveries[index]
 
     async def _flush_notifications(self) -> None:

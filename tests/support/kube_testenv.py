@@ -43,7 +43,7 @@ def _common_args() -> list[str]:
 def _run(args: list[str], timeout: float) -> str:
     cmd = [sys.executable, str(SCRIPT), *args]
     try:
-        proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=timeout)
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired as e:
         err = e.stderr.decode(errors="replace") if isinstance(e.stderr, bytes) else (e.stderr or "")
         tail = "\n".join(err.splitlines()[-_STDERR_TAIL_LINES:])

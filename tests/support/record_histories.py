@@ -36,7 +36,9 @@ async def _until(handle: WorkflowHandle, check) -> None:  # type: ignore[no-unty
 
 
 async def _approved_with_pause(client: Client, queue: str) -> WorkflowHandle:  # type: ignore[type-arg]
-    handle = await start_release(client, make_plan(), service=SERVICE, version="1.0.0", started_by="ci", task_queue=queue)
+    handle = await start_release(
+        client, make_plan(), service=SERVICE, version="1.0.0", started_by="ci", task_queue=queue
+    )
     await _until(handle, lambda s: s.rings[1].state is RingState.BAKING)
     await handle.execute_update(RingRelease.pause, PauseRequest(by="oncall"))
     await handle.execute_update(RingRelease.resume, ResumeRequest(by="oncall"))
@@ -60,12 +62,18 @@ async def _halt_resume(client: Client, queue: str) -> WorkflowHandle:  # type: i
 
 async def _human_control(client: Client, queue: str) -> WorkflowHandle:  # type: ignore[type-arg]
     now = datetime.now(UTC)
-    freeze = {"start": (now - timedelta(hours=1)).isoformat(), "end": (now + timedelta(days=1)).isoformat(),
-              "reason": "freeze"}
+    freeze = {
+        "start": (now - timedelta(hours=1)).isoformat(),
+        "end": (now + timedelta(days=1)).isoformat(),
+        "reason": "freeze",
+    }
     rings = [
         ring("canary", region("canary-1"), freezes=[freeze], approval={"approvers": ["alice"]}),
-        ring("japan", region("ap-northeast-1", "JP"),
-             approval={"required": True, "approvers": ["managers"], "min_approvals": 2}),
+        ring(
+            "japan",
+            region("ap-northeast-1", "JP"),
+            approval={"required": True, "approvers": ["managers"], "min_approvals": 2},
+        ),
     ]
     plan = make_plan(
         rings=rings,

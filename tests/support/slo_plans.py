@@ -22,9 +22,7 @@ LATENCY_P99 = (
     "histogram_quantile(0.99, sum by (le) (rate(http_request_duration_seconds_bucket"
     '{service="{service}",region="{region}",version="{version}"}[{window}])))'
 )
-LATENCY_REQUESTS = (
-    'sum(increase(http_request_duration_seconds_count{service="{service}",region="{region}",version="{version}"}[{window}]))'
-)
+LATENCY_REQUESTS = 'sum(increase(http_request_duration_seconds_count{service="{service}",region="{region}",version="{version}"}[{window}]))'
 
 
 def slos(interval: str = "1s", gate_window: str = "5s", min_samples: float = 20) -> list[dict[str, Any]]:

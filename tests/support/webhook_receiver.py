@@ -138,8 +138,14 @@ class WebhookReceiver:
 
     # behaviour
 
-    def fail(self, status: int = 500, body: str = "internal_error", *, times: int | None = None,
-             headers: dict[str, str] | None = None) -> None:
+    def fail(
+        self,
+        status: int = 500,
+        body: str = "internal_error",
+        *,
+        times: int | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         """Answer ``status`` with ``body`` - for the next ``times`` requests, or until :meth:`succeed`."""
         with self._changed:
             self._status, self._body, self._times = status, body, times

@@ -16,6 +16,11 @@ SA_STATE = SearchAttributeKey.for_keyword("RingctlState")
 SEARCH_ATTRIBUTES = (SA_SERVICE, SA_VERSION, SA_RING, SA_STATE)
 
 
+#: ``workflow.patched`` ids, one per behaviour change of ``RingRelease`` that runs in flight may see.
+#: Lifecycle: patched -> deprecate_patch (once no run without the marker can exist) -> removed.
+PATCH_PUBLISH_ON_CHANGE = "publish-search-attributes-on-change"
+
+
 def workflow_id_for(service: str) -> str:
     """The workflow id of a service's release (the per-service lock)."""
     return f"{WORKFLOW_ID_PREFIX}{service}"

@@ -32,7 +32,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.notify import NotificationEvent, NotifyActivities, NotifyInput, Webhook
     from activities.region import RegionActivities
     from activities.schedule import CheckWindowInput, check_window
-    from ringctl.constants import SA_RING, SA_STATE
+    from ringctl.constants import PATCH_PUBLISH_ON_CHANGE, SA_RING, SA_STATE
     from ringctl.errors import SigningError
     from ringctl.plan import Gate, OnFailure, Region, Ring
     from ringctl.signing import ApprovalClaim
@@ -132,6 +132,7 @@ class RingRelease:
             ],
         )
         self._state = ReleaseState.PENDING
+        self._published: tuple[str, str] | None = None
         self._paused = False
         self._resume_requested = False
         self._interrupt: RollbackRequest | AbortRequest | None = None
@@ -711,9 +712,11 @@ class RingRelease:
         self._status.state = visible
         self._status.paused = self._paused
         self._status.updated_at = workflow.now()
-        workflow.upsert_search_attributes(
-            [SA_STATE.value_set(str(visible)), SA_RING.value_set(self._status.current_ring or "")]
-        )
+        published = (str(visible), self._status.current_ring or "")
+        if published == self._published and workflow.patched(PATCH_PUBLISH_ON_CHANGE):
+            return  # nothing new to index (runs started before this change upsert every time)
+        self._published = published
+        workflow.upsert_search_attributes([SA_STATE.value_set(published[0]), SA_RING.value_set(published[1])])
 
     def _state_text(self) -> str:
         if isinstance(self._interrupt, RollbackRequest) and not self._state.is_final:

@@ -105,6 +105,11 @@ async def main() -> None:
             "gate_failure_rollback": (_gate_failure_rollback, Scenario(bad_gates={"us-east-1": {ANY_VERSION}})),
             "halt_resume": (_halt_resume, Scenario(bad_gates={"canary-1": {"1.0.2"}}, rollout_polls=1)),
             "human_control": (_human_control, Scenario()),
+            # Recorded after PATCH_PUBLISH_ON_CHANGE: carries its marker.
+            "gate_failure_rollback_publish_on_change": (
+                _gate_failure_rollback,
+                Scenario(bad_gates={"us-east-1": {ANY_VERSION}}),
+            ),
         }
         _RECEIVER.start()
         for name, (scenario, script) in scenarios.items():

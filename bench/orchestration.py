@@ -305,7 +305,7 @@ async def fan_out(client: Client, regions: int, latency: float, run: int) -> dic
 
 async def rollback_fan_out(client: Client, sizes: Sequence[int], latencies: Sequence[float]) -> None:
     print(
-        f"  worker: ACTIVITY_THREADS={ACTIVITY_THREADS} (activity thread pool), max_concurrent_activities=default (100), "
+        f"  worker: ACTIVITY_THREADS={ACTIVITY_THREADS} (activity thread pool and max_concurrent_activities), "
         "max_concurrent_workflow_tasks=default (100)"
     )
     print(

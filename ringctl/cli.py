@@ -401,18 +401,25 @@ def _print_list(connection: ConnectionOptions, actor: str, service: str | None, 
 @click.option("--metrics-source", type=click.Choice(["prometheus", "sandbox"]), default="prometheus", show_default=True)
 @click.option("--kubeconfig", envvar="KUBECONFIG", help="Kubeconfig with one context per region [KUBECONFIG].")
 @click.option("--task-queue", default=TASK_QUEUE, show_default=True)
+@click.option(
+    "--activity-threads",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Activities run at once (regions deployed or rolled back in parallel, across releases). [default: 200]",
+)
 @_connection_options
 def worker(
     deploy_target: str,
     metrics_source: str,
     kubeconfig: str | None,
     task_queue: str,
+    activity_threads: int | None,
     connection: ConnectionOptions,
     actor: str,
 ) -> None:
     """Run a worker that executes releases."""
     from ringctl.providers import make_providers
-    from ringctl.worker import build_worker, ensure_search_attributes
+    from ringctl.worker import ACTIVITY_THREADS, build_worker, ensure_search_attributes
 
     async def go() -> None:
         client = await _client(connection, actor)
@@ -420,7 +427,8 @@ def worker(
         target, source = make_providers(deploy_target, metrics_source, kubeconfig=kubeconfig)
         click.echo(f"worker polling task queue {task_queue!r} ({deploy_target}, {metrics_source})", err=True)
         try:
-            await build_worker(client, target, source, task_queue=task_queue).run()
+            threads = activity_threads or ACTIVITY_THREADS
+            await build_worker(client, target, source, task_queue=task_queue, activity_threads=threads).run()
         finally:
             close = getattr(source, "aclose", None)
             if close is not None:

@@ -23,8 +23,11 @@ from workflows.ring_release import RingRelease
 
 log = structlog.get_logger(__name__)
 
-#: Threads for the blocking (Kubernetes) activities; one per region deployed at once is plenty.
-ACTIVITY_THREADS = 32
+#: Activities one worker runs at once, and threads for the blocking (Kubernetes) ones. Each region
+#: deployed or rolled back at once holds one (``wait_rollout`` holds it for the whole rollout), so
+#: this bounds rollback fan-out: size it to the widest ring times the releases a worker runs at once
+#: (bench/RESULTS.md: 32 threads rolled 100 regions back in waves of 32).
+ACTIVITY_THREADS = 200
 
 #: The workflow sandbox, passing through ``cryptography`` (used by approval validators to verify
 #: signatures): its native extension must be loaded once per process, never re-imported per sandbox.
@@ -41,6 +44,7 @@ def build_worker(
     task_queue: str = TASK_QUEUE,
     poll_interval: timedelta = timedelta(seconds=2),
     notifier: NotifyActivities | None = None,
+    activity_threads: int = ACTIVITY_THREADS,
 ) -> Worker:
     """A worker for ``task_queue`` whose activities use the given providers.
 
@@ -63,7 +67,8 @@ def build_worker(
             check_window,
             notify.notify,
         ],
-        activity_executor=concurrent.futures.ThreadPoolExecutor(ACTIVITY_THREADS),
+        activity_executor=concurrent.futures.ThreadPoolExecutor(activity_threads),
+        max_concurrent_activities=activity_threads,
     )
 
 

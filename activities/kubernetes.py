@@ -120,9 +120,11 @@ class KubernetesDeployTarget:
                 and recorded != request.image
             ):
                 bound.info("deploy already applied by an earlier attempt", image=request.image)
-                return _undo(request, recorded, _int_or_none(annotations.get(ANNOTATION_PREVIOUS_REVISION)), True)
+                return UndoRecord.of(
+                    request, recorded, _int_or_none(annotations.get(ANNOTATION_PREVIOUS_REVISION)), True
+                )
             bound.info("image already deployed; nothing to change", image=request.image)
-            return _undo(request, current, revision, False)
+            return UndoRecord.of(request, current, revision, False)
         if (deployment.get("status") or {}).get("observedGeneration", 0) < metadata.get("generation", 0):
             # The revision annotation may not describe the live template yet; retry shortly.
             raise TransientError(
@@ -143,7 +145,7 @@ class KubernetesDeployTarget:
         }
         _patch_deployment(apps, target, patch, _STRATEGIC_MERGE)
         bound.info("image set", image=request.image, previous_image=current, previous_revision=revision)
-        return _undo(request, current, revision, True)
+        return UndoRecord.of(request, current, revision, True)
 
     def rollout_status(self, target: Target) -> RolloutStatus:
         """One observation, by the rules of ``kubectl rollout status``.
@@ -376,18 +378,6 @@ def _patch_deployment(apps: AppsV1Api, target: Target, patch: Any, content_type:
 def _to_dict(api_client: ApiClient, obj: Any) -> dict[str, Any]:
     """An API object as its JSON dict (camelCase keys, as the API server sends it)."""
     return cast(dict[str, Any], api_client.sanitize_for_serialization(obj))  # type: ignore[no-untyped-call]
-
-
-def _undo(request: DeployInput, previous_image: str | None, previous_revision: int | None, changed: bool) -> UndoRecord:
-    """The undo record of ``request``: what to restore, and whether this deploy changed anything."""
-    return UndoRecord(
-        target=request.target,
-        release_id=request.release_id,
-        previous_image=previous_image,
-        previous_revision=previous_revision,
-        new_image=request.image,
-        changed=changed,
-    )
 
 
 def _int_or_none(value: str | None) -> int | None:

@@ -47,6 +47,20 @@ class UndoRecord(Message):
     new_image: str
     changed: bool
 
+    @classmethod
+    def of(
+        cls, request: DeployInput, previous_image: str | None, previous_revision: int | None, changed: bool
+    ) -> UndoRecord:
+        """The undo record of deploy ``request``: what to restore, and whether the deploy changed anything."""
+        return cls(
+            target=request.target,
+            release_id=request.release_id,
+            previous_image=previous_image,
+            previous_revision=previous_revision,
+            new_image=request.image,
+            changed=changed,
+        )
+
 
 class DeployInput(Message):
     """Deploy ``image`` (of ``version``) to one region."""

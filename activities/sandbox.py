@@ -106,27 +106,13 @@ class SandboxDeployTarget:
             region = self.world._region(request.target.region)
             if region.image == request.image:
                 before = region.history.get(region.revision - 1)
-                return UndoRecord(
-                    target=request.target,
-                    release_id=request.release_id,
-                    previous_image=before,
-                    previous_revision=region.revision - 1 if before else None,
-                    new_image=request.image,
-                    changed=False,
-                )
+                return UndoRecord.of(request, before, region.revision - 1 if before else None, changed=False)
             previous_image, previous_revision = region.image, region.revision
             region.revision += 1
             region.history[region.revision] = request.image
             region.image, region.version, region.polls = request.image, request.version, 0
             self.world._record("deploy", request.target.region, request.image)
-        return UndoRecord(
-            target=request.target,
-            release_id=request.release_id,
-            previous_image=previous_image,
-            previous_revision=previous_revision,
-            new_image=request.image,
-            changed=True,
-        )
+        return UndoRecord.of(request, previous_image, previous_revision, changed=True)
 
     def rollout_status(self, target: Target) -> RolloutStatus:
         """Complete after ``scenario.rollout_polls`` polls, or failed if the scenario says so."""

@@ -57,6 +57,14 @@ async def wait_state(env: WorkflowEnvironment, release: str, state: str, timeout
         await asyncio.sleep(0.3)
 
 
+async def start_release_cli(
+    env: WorkflowEnvironment, version: str, plan: str, task_queue: str, *extra: str
+) -> tuple[int, str, str]:
+    """``ringctl release start`` of service checkout as the pipeline."""
+    start = ("release", "start", "--service", "checkout", "--version", version, "--plan", plan)
+    return await ringctl(env, *start, "--task-queue", task_queue, *extra)
+
+
 def plan_file(tmp_path: Path) -> str:
     path = tmp_path / "rings.yaml"
     path.write_text(yaml.safe_dump(plan_data()), encoding="utf-8")
@@ -113,20 +121,7 @@ async def test_start_with_wait_exits_non_zero_after_automatic_rollback(
 ) -> None:
     world.scenario.bad_gates["us-east-1"] = {ANY_VERSION}
     async with sandbox_worker(client, task_queue, world):
-        code, out, err = await ringctl(
-            env,
-            "release",
-            "start",
-            "--service",
-            "checkout",
-            "--version",
-            "2.1.0",
-            "--plan",
-            plan_file(tmp_path),
-            "--task-queue",
-            task_queue,
-            "--wait",
-        )
+        code, out, err = await start_release_cli(env, "2.1.0", plan_file(tmp_path), task_queue, "--wait")
     assert code == 3
     assert out.strip() == "checkout@2.1.0"
     assert "checkout@2.1.0: rolled_back: ring na-eu failed: gate breach: error-ratio in us-east-1" in err
@@ -184,19 +179,7 @@ async def test_rollback_after_completion_within_retention_history_and_list(
 ) -> None:
     plan = plan_file(tmp_path)
     async with sandbox_worker(client, task_queue, world):
-        await ringctl(
-            env,
-            "release",
-            "start",
-            "--service",
-            "checkout",
-            "--version",
-            "2.4.0",
-            "--plan",
-            plan,
-            "--task-queue",
-            task_queue,
-        )
+        await start_release_cli(env, "2.4.0", plan, task_queue)
         await wait_state(env, "checkout@2.4.0", "awaiting_approval")
         await ringctl(env, "approve", "checkout@2.4.0", "--ring", "japan", actor="release-manager")
         done = await wait_state(env, "checkout@2.4.0", "completed")
@@ -243,19 +226,7 @@ async def test_rollback_after_retention_expired_is_refused(
     path = tmp_path / "rings.yaml"
     path.write_text(yaml.safe_dump(data), encoding="utf-8")
     async with sandbox_worker(client, task_queue, world):
-        await ringctl(
-            env,
-            "release",
-            "start",
-            "--service",
-            "checkout",
-            "--version",
-            "2.5.0",
-            "--plan",
-            str(path),
-            "--task-queue",
-            task_queue,
-        )
+        await start_release_cli(env, "2.5.0", str(path), task_queue)
         await wait_state(env, "checkout@2.5.0", "awaiting_approval")
         await ringctl(env, "abort", "checkout@2.5.0", "--reason", "stop", actor="oncall")
         await wait_state(env, "checkout@2.5.0", "aborted")
@@ -270,19 +241,7 @@ async def test_status_watch_follows_the_release_to_its_end(
 ) -> None:
     world.scenario.bad_gates["canary-1"] = {ANY_VERSION}
     async with sandbox_worker(client, task_queue, world):
-        await ringctl(
-            env,
-            "release",
-            "start",
-            "--service",
-            "checkout",
-            "--version",
-            "2.6.0",
-            "--plan",
-            plan_file(tmp_path),
-            "--task-queue",
-            task_queue,
-        )
+        await start_release_cli(env, "2.6.0", plan_file(tmp_path), task_queue)
         code, out, err = await ringctl(
             env, "status", "checkout@2.6.0", "--watch", "--interval", "0.2", "--output", "json"
         )
@@ -319,19 +278,7 @@ async def test_signed_approval_and_window_override_from_the_command_line(
     assert code == 0, err
 
     async with sandbox_worker(client, task_queue, world):
-        await ringctl(
-            env,
-            "release",
-            "start",
-            "--service",
-            "checkout",
-            "--version",
-            "3.0.0",
-            "--plan",
-            str(path),
-            "--task-queue",
-            task_queue,
-        )
+        await start_release_cli(env, "3.0.0", str(path), task_queue)
         status = await wait_state(env, "checkout", "awaiting_window")
         assert "quarter close" in status["reason"] and status["rings"][1]["waiting_until"]
         code, _, err = await ringctl(

@@ -24,14 +24,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from activities.models import RollbackResult, UndoRecord
 from activities.prometheus import PrometheusSource
 from activities.sandbox import SandboxDeployTarget, SandboxWorld
-from ringctl.binaries import find_binary
-from ringctl.constants import SEARCH_ATTRIBUTES
+from ringctl.devserver import start_dev_server
 from ringctl.log import configure_logging
 from ringctl.releases import start_release
 from ringctl.worker import build_worker
@@ -109,12 +107,7 @@ async def main() -> None:
         TrafficSimulator() as sim,
         PrometheusServer([sim.target], binary=binary, scrape_interval=args.scrape_interval) as prom,
     ):
-        async with await WorkflowEnvironment.start_local(
-            dev_server_existing_path=find_binary("temporal"),
-            search_attributes=SEARCH_ATTRIBUTES,
-            data_converter=pydantic_data_converter,
-            dev_server_log_level="error",
-        ) as env:
+        async with await start_dev_server(dev_server_log_level="error") as env:
             latencies = []
             for run in range(args.runs):
                 latency = await one_run(env, sim, prom.url, run, args.interval)

@@ -38,6 +38,7 @@ import threading
 import time
 from collections.abc import Sequence
 from datetime import timedelta
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -46,12 +47,10 @@ sys.path.insert(0, str(ROOT))
 
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.testing import WorkflowEnvironment
 
 from activities.models import DeployInput, RollbackResult, RolloutState, RolloutStatus, Target, UndoRecord
 from activities.sandbox import ANY_VERSION, SandboxDeployTarget, SandboxMetricsSource, SandboxWorld, Scenario
-from ringctl.binaries import find_binary
-from ringctl.constants import SEARCH_ATTRIBUTES
+from ringctl.devserver import start_dev_server
 from ringctl.log import configure_logging
 from ringctl.plan import Plan
 from ringctl.releases import start_release
@@ -240,14 +239,17 @@ async def ring_transitions(client: Client, releases: int, gap: float, queue: str
             done = {c[1]: c[3] for c in target.calls("rollout_complete", image)}
             deployed = {c[1]: c[3] for c in target.calls("deploy", image)}
             row = []
-            for previous, following in zip(names, names[1:]):
+            for previous, following in pairwise(names):
                 complete, deploy = done[f"{previous}-r"], deployed[f"{following}-r"]
                 promote = event_time(final, "promote", previous)
                 totals.append(deploy - complete)
                 to_promote.append(promote - complete)
                 promote_to_deploy.append(deploy - promote)
                 row.append(f"{ms(deploy - complete):>5}")
-            print(f"  release {run + 1:>2}: transitions (ms) {' '.join(row)}   end to end {durations[-1]:.2f}s", flush=True)
+            print(
+                f"  release {run + 1:>2}: transitions (ms) {' '.join(row)}   end to end {durations[-1]:.2f}s",
+                flush=True,
+            )
     print()
     print(f"  {'ring transition, n=' + str(len(totals)):<44} {'median':>8} {'p95':>8} {'max':>8}")
     for label, values in (
@@ -336,7 +338,14 @@ def concurrency_plan(services: int, bake: str) -> Plan:
     names = [f"svc-{i:03d}" for i in range(services)]
     staging = ring("staging", region("conc-staging"), bake=bake, gates=[gate(interval="1s")])
     rings = [
-        ring(f"ring-{r}", region(f"ring-{r}-a"), region(f"ring-{r}-b"), bake=bake, max_parallel=2, gates=[gate(interval="1s")])
+        ring(
+            f"ring-{r}",
+            region(f"ring-{r}-a"),
+            region(f"ring-{r}-b"),
+            bake=bake,
+            max_parallel=2,
+            gates=[gate(interval="1s")],
+        )
         for r in range(1, 4)
     ]
     return plan_of(names, staging, rings)
@@ -449,14 +458,11 @@ async def main() -> None:
     releases, sizes, ks = (4, [10, 50], [10, 50]) if args.quick else (10, [10, 50, 100], [10, 50, 100])
     command = " ".join([".venv/bin/python", "bench/orchestration.py", *sys.argv[1:]])
     print(f"$ {command}")
-    print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} at start (other work may be running)")
+    print(
+        f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} at start (other work may be running)"
+    )
     began = time.time()
-    async with await WorkflowEnvironment.start_local(
-        dev_server_existing_path=find_binary("temporal"),
-        search_attributes=SEARCH_ATTRIBUTES,
-        data_converter=pydantic_data_converter,
-        dev_server_log_level="error",
-    ) as env:
+    async with await start_dev_server(dev_server_log_level="error") as env:
         await asyncio.sleep(1)  # the dev server prints its banner to our stdout; let it come first
         server = server_pid()
         address = env.client.service_client.config.target_host

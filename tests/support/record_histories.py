@@ -14,12 +14,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from temporalio.client import Client, WorkflowHandle
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.testing import WorkflowEnvironment
 
 from activities.sandbox import ANY_VERSION, SandboxWorld, Scenario
-from ringctl.binaries import find_binary
-from ringctl.constants import SEARCH_ATTRIBUTES
+from ringctl.devserver import start_dev_server
 from ringctl.releases import start_release
 from tests.conftest import sandbox_worker
 from tests.support.plans import SERVICE, make_plan, region, ring
@@ -95,11 +92,7 @@ _RECEIVER = WebhookReceiver()
 
 
 async def main() -> None:
-    async with await WorkflowEnvironment.start_local(
-        dev_server_existing_path=find_binary("temporal"),
-        search_attributes=SEARCH_ATTRIBUTES,
-        data_converter=pydantic_data_converter,
-    ) as env:
+    async with await start_dev_server() as env:
         scenarios = {
             "approved_with_pause": (_approved_with_pause, Scenario()),
             "gate_failure_rollback": (_gate_failure_rollback, Scenario(bad_gates={"us-east-1": {ANY_VERSION}})),

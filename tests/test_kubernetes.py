@@ -54,7 +54,7 @@ from ringctl.worker import build_worker
 from tests.conftest import require
 from tests.support import kube_testenv
 from tests.support.plans import SERVICE, make_plan, region, ring
-from workflows.models import RegionState, ReleaseState, RingState
+from workflows.models import RegionState, ReleaseState, ReleaseStatus, RingState
 
 REGIONS = ["staging-1", "canary-1", "us-east-1", "eu-west-1"]
 OLD = "registry.example.com/checkout:1.0.0"
@@ -600,6 +600,24 @@ def kube_plan(deployment_name: str, **ring_extra: Any) -> Any:
     )
 
 
+async def release_on_kubernetes(
+    client: Client, task_queue: str, world: SandboxWorld, kubeconfig: str, name: str
+) -> ReleaseStatus:
+    """Run a release of ``name`` to its end with the Kubernetes provider and sandbox metrics."""
+    worker = build_worker(
+        client,
+        KubernetesDeployTarget(kubeconfig),
+        SandboxMetricsSource(world),
+        task_queue=task_queue,
+        poll_interval=timedelta(milliseconds=200),
+    )
+    async with worker:
+        handle = await start_release(
+            client, kube_plan(name), service=SERVICE, version="2.0.0", started_by="ci-pipeline", task_queue=task_queue
+        )
+        return await handle.result()
+
+
 async def test_ring_release_completes_on_kubernetes(
     client: Client,
     task_queue: str,
@@ -609,18 +627,7 @@ async def test_ring_release_completes_on_kubernetes(
     make_deployment: Callable[..., str],
 ) -> None:
     name = make_deployment(*REGIONS)
-    worker = build_worker(
-        client,
-        KubernetesDeployTarget(kube["kubeconfig"]),
-        SandboxMetricsSource(world),
-        task_queue=task_queue,
-        poll_interval=timedelta(milliseconds=200),
-    )
-    async with worker:
-        handle = await start_release(
-            client, kube_plan(name), service=SERVICE, version="2.0.0", started_by="ci-pipeline", task_queue=task_queue
-        )
-        status = await handle.result()
+    status = await release_on_kubernetes(client, task_queue, world, kube["kubeconfig"], name)
 
     assert status.state is ReleaseState.COMPLETED, status.reason
     assert [r.state for r in status.rings] == [RingState.PROMOTED] * 3
@@ -642,18 +649,7 @@ async def test_ring_release_breach_in_last_ring_rolls_every_region_back_on_kuber
 ) -> None:
     name = make_deployment(*REGIONS)
     world.scenario.bad_gates["eu-west-1"] = {ANY_VERSION}
-    worker = build_worker(
-        client,
-        KubernetesDeployTarget(kube["kubeconfig"]),
-        SandboxMetricsSource(world),
-        task_queue=task_queue,
-        poll_interval=timedelta(milliseconds=200),
-    )
-    async with worker:
-        handle = await start_release(
-            client, kube_plan(name), service=SERVICE, version="2.0.0", started_by="ci-pipeline", task_queue=task_queue
-        )
-        status = await handle.result()
+    status = await release_on_kubernetes(client, task_queue, world, kube["kubeconfig"], name)
 
     assert status.state is ReleaseState.ROLLED_BACK, status.reason
     assert "gate breach: error-ratio in eu-west-1" in status.reason

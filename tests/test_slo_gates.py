@@ -144,6 +144,16 @@ async def finish(handle: WorkflowHandle[Any, Any]) -> None:
         await handle.terminate("test cleanup")
 
 
+async def release_to_end(client: Client, task_queue: str, world: SandboxWorld, plan: Plan) -> ReleaseStatus:
+    """Run a release of ``plan`` with the Prometheus-backed worker until it ends (at most a minute)."""
+    async with prometheus_worker(client, task_queue, world):
+        handle = await release(client, task_queue, plan)
+        try:
+            return await asyncio.wait_for(handle.result(), 60)
+        finally:
+            await finish(handle)
+
+
 # -- the gate decides -----------------------------------------------------------
 
 
@@ -151,12 +161,7 @@ async def test_healthy_version_passes_every_gate(
     client: Client, task_queue: str, world: SandboxWorld, prometheus_ready: str
 ) -> None:
     plan = slo_plan("svc-healthy", prometheus_ready, stage("staging", "staging-1"), [stage("canary", "us-east-1")])
-    async with prometheus_worker(client, task_queue, world):
-        handle = await release(client, task_queue, plan)
-        try:
-            status = await asyncio.wait_for(handle.result(), 60)
-        finally:
-            await finish(handle)
+    status = await release_to_end(client, task_queue, world, plan)
 
     assert status.state is ReleaseState.COMPLETED, status.reason
     results = status.rings[1].gate_results
@@ -223,12 +228,7 @@ async def test_latency_breach_fails(
     client: Client, task_queue: str, world: SandboxWorld, prometheus_ready: str
 ) -> None:
     plan = slo_plan("svc-slow", prometheus_ready, stage("staging", "staging-1"), [stage("canary", "us-east-1")])
-    async with prometheus_worker(client, task_queue, world):
-        handle = await release(client, task_queue, plan)
-        try:
-            status = await asyncio.wait_for(handle.result(), 60)
-        finally:
-            await finish(handle)
+    status = await release_to_end(client, task_queue, world, plan)
     assert status.state is ReleaseState.ROLLED_BACK
     assert status.rings[0].state is RingState.ROLLED_BACK and "latency-p99 in us-east-1" in status.reason
     failed = [r for r in status.rings[1].gate_results if r.decision is GateDecision.FAIL]

@@ -29,7 +29,7 @@ with workflow.unsafe.imports_passed_through():
         UndoRecord,
         WaitRolloutInput,
     )
-    from activities.notify import NotificationEvent, NotifyActivities, NotifyInput, Webhook
+    from activities.notify import NotificationEvent, NotifyActivities, NotifyInput, Webhook, notifications_for
     from activities.region import RegionActivities
     from activities.schedule import CheckWindowInput, check_window
     from ringctl.constants import PATCH_PUBLISH_ON_CHANGE, SA_RING, SA_STATE
@@ -736,8 +736,10 @@ class RingRelease:
 
     def _notify(self, event: NotificationEvent, text: str, ring: str | None = None) -> None:
         """Queue a notification for every webhook subscribed to ``event``; never blocks the release."""
-        for index, webhook in enumerate(self._request.plan.notifications.webhooks):
-            if event not in webhook.events:
+        config = self._request.plan.notifications
+        subscribed = notifications_for(config, event)
+        for index, webhook in enumerate(config.webhooks):
+            if webhook not in subscribed:
                 continue
             self._outbox.setdefault(index, []).append(
                 NotifyInput(

@@ -15,8 +15,9 @@ host plus a short hash (:func:`redact_url`) - including httpx's own
 ``HTTP Request: POST <url>`` log line, which a filter on the ``httpx`` logger
 rewrites for every URL this module has posted to.
 
-This module imports no other ringctl module, so the plan can embed
-:class:`Notifications` and the workflow can import it without a cycle.
+This module imports no other ringctl module but the leaf
+:mod:`ringctl.planchecks`, so the plan can embed :class:`Notifications` and the
+workflow can import it without a cycle.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ import structlog
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
+
+from ringctl.planchecks import ConfigModel
 
 log = structlog.get_logger(__name__)
 
@@ -82,10 +85,9 @@ EMOJI: dict[NotificationEvent, str] = {
 }
 
 
-class _Config(BaseModel):
-    """Base of the notification config: unknown fields are errors, models are immutable (as in the plan)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class _Config(ConfigModel):
+    """Base of the notification config, as of every plan model: immutable; unknown fields are errors,
+    except in a stored payload (see :mod:`ringctl.planchecks`)."""
 
 
 class Webhook(_Config):

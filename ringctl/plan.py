@@ -4,36 +4,55 @@ Gates come from two places and are evaluated the same way: a ring's own
 ``gates:`` list, and the ``slos:`` of the service being released, which
 :meth:`Plan.gates_for` compiles into threshold and burn-rate gates for each ring
 (with the ring's ``slo_overrides`` applied) and :meth:`Plan.budget_gates_for`
-into the error-budget gates checked before the ring is deployed.
+into the error-budget gates checked before the ring is deployed. The gate and
+SLO models live in :mod:`ringctl.slo` and are re-exported here.
 
-Every model forbids unknown fields, so a typo is an error rather than a silent
-default. The plan travels into the workflow as data, so editing ``rings.yaml``
-never changes a release that is already running.
+In a plan file every unknown field is an error, so a typo is not a silent
+default, and every duration and number is bounded (:data:`MAX_PARALLEL` and
+friends, :data:`~ringctl.durations.MAX_DURATION`). The plan travels into the
+workflow as data, so editing ``rings.yaml`` never changes a release that is
+already running; decoding it from a payload is lenient and pure (unknown fields
+ignored, no I/O), see :mod:`ringctl.planchecks`.
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import Field, StringConstraints, field_validator, model_validator
 
 from activities.notify import Notifications
-from ringctl.durations import Duration, format_duration
+from ringctl.durations import Duration, check_positive
+from ringctl.planchecks import ConfigModel
 from ringctl.signing import ApprovalSigning
+from ringctl.slo import (
+    MAX_CONSECUTIVE_HEALTHY,
+    MAX_SAMPLES,
+    MIN_INTERVAL,
+    BurnRate,
+    Comparison,
+    Gate,
+    GateKind,
+    MissingData,
+    Name,
+    Slo,
+    SloOverride,
+)
 from ringctl.windows import Freeze, HolidayFreeze, RingSchedule, Window
 
 #: ISO 3166-1 alpha-2 code of Japan; regions tagged with it must be in the final ring.
 JAPAN = "JP"
 
-Name = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$", max_length=63)]
+#: Most regions a ring deploys at once.
+MAX_PARALLEL = 1000
+#: Most distinct approvers a ring may ask for.
+MAX_APPROVALS = 100
 
 
-class Model(BaseModel):
-    """Base of every plan model: strict about unknown fields, immutable."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class Model(ConfigModel):
+    """Base of every plan model: immutable, finite floats; unknown fields refused except in payloads."""
 
 
 class OnFailure(StrEnum):
@@ -43,247 +62,6 @@ class OnFailure(StrEnum):
     HALT = "halt"
 
 
-class MissingData(StrEnum):
-    """How a gate treats missing or doubtful data (no series, too little traffic, query error)."""
-
-    FAIL = "fail"
-    HOLD = "hold"
-    PASS = "pass"
-
-
-class Comparison(StrEnum):
-    """The gate is healthy when ``value <comparison> threshold`` holds."""
-
-    LT = "<"
-    LE = "<="
-    GT = ">"
-    GE = ">="
-
-    def holds(self, value: float, threshold: float) -> bool:
-        """Whether ``value <self> threshold`` is true."""
-        return {
-            Comparison.LT: value < threshold,
-            Comparison.LE: value <= threshold,
-            Comparison.GT: value > threshold,
-            Comparison.GE: value >= threshold,
-        }[self]
-
-
-class GateKind(StrEnum):
-    """How a gate turns its measurement into the value compared with its threshold.
-
-    ``threshold``: the query's value as is. ``burn_rate``: the query is a
-    bad-event ratio, measured over ``window`` (short) and ``long_window``; each
-    is divided by the error budget ``1 - objective`` and the gate breaches when
-    *both* burn rates exceed ``threshold`` (the SRE workbook's multi-window
-    alert), so the compared value is the smaller of the two. ``error_budget``:
-    the query is the bad-event ratio over the SLO window and the compared value
-    is the budget left, ``1 - ratio / (1 - objective)``.
-    """
-
-    THRESHOLD = "threshold"
-    BURN_RATE = "burn_rate"
-    ERROR_BUDGET = "error_budget"
-
-
-class Gate(Model):
-    """A check evaluated per region during a ring's bake (or, for ``error_budget``, before its deploy).
-
-    ``query`` and ``samples_query`` are PromQL templates; ``{service}``,
-    ``{region}``, ``{version}``, ``{previous_version}`` and ``{window}`` are
-    substituted before the query is sent.
-    """
-
-    name: Annotated[str, StringConstraints(pattern=r"^[a-z0-9]([a-z0-9:._-]*[a-z0-9])?$", max_length=127)]
-    kind: GateKind = GateKind.THRESHOLD
-    query: str = Field(min_length=1, description="SLI as PromQL; one scalar or single-series vector")
-    comparison: Comparison = Field(description="healthy when value <comparison> threshold")
-    threshold: float
-    window: Duration = Field(default=timedelta(minutes=5), description="range for rate()/increase() in the query")
-    long_window: Duration | None = Field(default=None, description="burn_rate: the long window")
-    objective: float | None = Field(
-        default=None, gt=0, lt=1, description="burn_rate, error_budget: fraction of good events, e.g. 0.999"
-    )
-    interval: Duration = Field(default=timedelta(minutes=1), description="evaluation interval during the bake")
-    samples_query: str | None = Field(
-        default=None, description="PromQL giving the request count over the window; required when min_samples > 0"
-    )
-    min_samples: float = Field(default=0, ge=0, description="below this many samples the result is missing data")
-    missing_data: MissingData = MissingData.HOLD
-    consecutive_healthy: int = Field(default=1, ge=1, description="passing evaluations in a row needed to end the bake")
-    slo: str | None = Field(default=None, description="the SLO this gate was compiled from, if any")
-
-    @field_validator("interval")
-    @classmethod
-    def _interval_positive(cls, value: timedelta) -> timedelta:
-        if value <= timedelta(0):
-            raise ValueError("interval must be greater than 0s")
-        return value
-
-    @model_validator(mode="after")
-    def _samples_query_for_min_samples(self) -> Gate:
-        if self.min_samples > 0 and not self.samples_query:
-            raise ValueError("min_samples > 0 needs a samples_query that counts the requests")
-        if self.kind is not GateKind.THRESHOLD and self.objective is None:
-            raise ValueError(f"a {self.kind} gate needs an objective (fraction of good events, e.g. 0.999)")
-        if self.kind is GateKind.BURN_RATE:
-            if self.long_window is None:
-                raise ValueError("a burn_rate gate needs a long_window")
-            if self.long_window <= self.window:
-                raise ValueError("long_window must be longer than window")
-        return self
-
-
-class BurnRate(Model):
-    """One multi-window burn-rate check: breach when both windows burn faster than ``factor``.
-
-    The SRE workbook's page-worthy pair is ``{short: 5m, long: 1h, factor: 14.4}``
-    (2 % of a 30-day budget in an hour).
-    """
-
-    short: Duration
-    long: Duration
-    factor: float = Field(gt=0, description="burn rate: observed bad ratio / (1 - objective)")
-
-    @model_validator(mode="after")
-    def _ordered(self) -> BurnRate:
-        if self.short <= timedelta(0):
-            raise ValueError("short must be greater than 0s")
-        if self.long <= self.short:
-            raise ValueError("long must be longer than short")
-        return self
-
-
-class Slo(Model):
-    """A service level objective: an SLI in PromQL, an objective over a window, and how gates use it.
-
-    ``sli_type: error_ratio`` means ``sli`` gives the fraction of *bad* events
-    over ``{window}`` (0 when all is well): the threshold gate defaults to the
-    objective (``1 - objective``), and burn-rate and error-budget checks apply.
-    ``sli_type: value`` is any other measurement (e.g. a latency quantile from a
-    histogram): it needs an explicit ``threshold`` and has no budget.
-    """
-
-    name: Name
-    description: str = ""
-    sli: str = Field(min_length=1, description="PromQL template of the SLI over {window}")
-    sli_type: Literal["error_ratio", "value"] = "error_ratio"
-    samples_query: str | None = Field(default=None, description="PromQL: requests over {window}")
-    objective: float = Field(gt=0, lt=100, description="percent of good events, e.g. 99.9")
-    window: Duration = Field(default=timedelta(days=28), description="SLO window, over which the budget is counted")
-    comparison: Comparison = Comparison.LE
-    threshold: float | None = Field(default=None, description="threshold gate on the SLI; error_ratio: 1 - objective")
-    gate_window: Duration = Field(default=timedelta(minutes=5), description="{window} of the threshold gate")
-    burn_rate: list[BurnRate] = Field(default_factory=list)
-    error_budget: bool = Field(default=False, description="check the remaining budget before deploying each ring")
-    budget_query: str | None = Field(
-        default=None, description="bad-event ratio of the region over {window}, across versions"
-    )
-    budget_samples_query: str | None = None
-    min_samples: float = Field(default=0, ge=0, description="fewer requests in the window: missing data")
-    missing_data: MissingData = MissingData.HOLD
-    interval: Duration = Field(default=timedelta(minutes=1), description="evaluation interval during the bake")
-    consecutive_healthy: int = Field(default=1, ge=1, description="healthy evaluations in a row to end the bake")
-
-    @field_validator("interval", "window", "gate_window")
-    @classmethod
-    def _positive(cls, value: timedelta) -> timedelta:
-        if value <= timedelta(0):
-            raise ValueError("must be greater than 0s")
-        return value
-
-    @model_validator(mode="after")
-    def _consistent(self) -> Slo:
-        if self.min_samples > 0 and not self.samples_query:
-            raise ValueError("min_samples > 0 needs a samples_query that counts the requests")
-        if self.sli_type == "value":
-            if self.threshold is None:
-                raise ValueError("an SLO with sli_type 'value' needs a threshold")
-            if self.burn_rate or self.error_budget:
-                raise ValueError("burn_rate and error_budget need sli_type 'error_ratio' (a bad-event ratio)")
-        if self.error_budget and not self.budget_query:
-            raise ValueError("error_budget: true needs a budget_query (the region's bad-event ratio, all versions)")
-        return self
-
-    @property
-    def good_fraction(self) -> float:
-        """The objective as a fraction (99.9 -> 0.999)."""
-        return self.objective / 100
-
-    def gates(self, override: SloOverride | None = None) -> list[Gate]:
-        """The bake gates of this SLO (threshold, then one per burn-rate check), with ``override`` applied."""
-        slo = self.model_copy(update=override.changes()) if override else self
-        common: dict[str, Any] = {
-            "query": slo.sli,
-            "samples_query": slo.samples_query,
-            "min_samples": slo.min_samples,
-            "missing_data": slo.missing_data,
-            "interval": slo.interval,
-            "consecutive_healthy": slo.consecutive_healthy,
-            "slo": slo.name,
-        }
-        threshold = slo.threshold if slo.threshold is not None else round(1 - slo.good_fraction, 12)
-        gates = [Gate(name=slo.name, comparison=slo.comparison, threshold=threshold, window=slo.gate_window, **common)]
-        for check in slo.burn_rate:
-            gates.append(
-                Gate(
-                    name=f"{slo.name}:burn-{format_duration(check.short)}-{format_duration(check.long)}",
-                    kind=GateKind.BURN_RATE,
-                    comparison=Comparison.LE,
-                    threshold=check.factor,
-                    window=check.short,
-                    long_window=check.long,
-                    objective=slo.good_fraction,
-                    **common,
-                )
-            )
-        return gates
-
-    def budget_gate(self, override: SloOverride | None = None) -> Gate | None:
-        """The error-budget gate checked before a ring, or ``None`` if the SLO (as overridden) has none."""
-        slo = self.model_copy(update=override.changes()) if override else self
-        if not slo.error_budget or not slo.budget_query:
-            return None
-        return Gate(
-            name=f"{slo.name}:budget",
-            kind=GateKind.ERROR_BUDGET,
-            query=slo.budget_query,
-            samples_query=slo.budget_samples_query,
-            min_samples=slo.min_samples if slo.budget_samples_query else 0,
-            comparison=Comparison.GT,
-            threshold=0.0,
-            window=slo.window,
-            objective=slo.good_fraction,
-            missing_data=slo.missing_data,
-            interval=slo.interval,
-            slo=slo.name,
-        )
-
-
-class SloOverride(Model):
-    """Per-ring changes to one SLO; unset fields keep the service's value."""
-
-    threshold: float | None = None
-    burn_rate: list[BurnRate] | None = None
-    error_budget: bool | None = None
-    min_samples: float | None = Field(default=None, ge=0)
-    missing_data: MissingData | None = None
-    interval: Duration | None = None
-    consecutive_healthy: int | None = Field(default=None, ge=1)
-    gate_window: Duration | None = None
-
-    @field_validator("interval", "gate_window")
-    @classmethod
-    def _positive(cls, value: timedelta | None) -> timedelta | None:
-        if value is not None and value <= timedelta(0):
-            raise ValueError("must be greater than 0s")
-        return value
-
-    def changes(self) -> dict[str, object]:
-        """The fields this override sets."""
-        return {key: value for key, value in self if value is not None}
-
-
 class Approval(Model):
     """Whether people must approve promotion into the ring, who may, and how many must."""
 
@@ -291,7 +69,7 @@ class Approval(Model):
     approvers: list[str] = Field(
         default_factory=list, description="users or names of the plan's groups allowed to approve; empty: anyone"
     )
-    min_approvals: int = Field(default=1, ge=1, description="distinct approvers needed")
+    min_approvals: int = Field(default=1, ge=1, le=MAX_APPROVALS, description="distinct approvers needed")
     allow_self_approval: bool = Field(
         default=False, description="let the identity that started the release approve it (separation of duties off)"
     )
@@ -315,7 +93,7 @@ class Ring(Model):
     name: Name
     regions: list[Region] = Field(min_length=1)
     bake: Duration = timedelta(minutes=30)
-    max_parallel: int = Field(default=1, ge=1)
+    max_parallel: int = Field(default=1, ge=1, le=MAX_PARALLEL)
     approval: Approval = Approval()
     on_failure: OnFailure = OnFailure.ROLLBACK
     rollout_timeout: Duration = Field(default=timedelta(minutes=15), description="limit for one region's rollout")
@@ -335,9 +113,7 @@ class Ring(Model):
     @field_validator("rollout_timeout")
     @classmethod
     def _timeout_positive(cls, value: timedelta) -> timedelta:
-        if value <= timedelta(0):
-            raise ValueError("rollout_timeout must be greater than 0s")
-        return value
+        return check_positive(value, "rollout_timeout")
 
     @model_validator(mode="after")
     def _unique_gate_names(self) -> Ring:
@@ -372,6 +148,11 @@ class Prometheus(Model):
 
     url: str = "http://127.0.0.1:9090"
     timeout: Duration = timedelta(seconds=10)
+
+    @field_validator("timeout")
+    @classmethod
+    def _timeout_positive(cls, value: timedelta) -> timedelta:
+        return check_positive(value, "timeout")
 
 
 class Plan(Model):
@@ -494,6 +275,12 @@ def _reject_duplicates(named: list[tuple[str, str]], what: str) -> None:
 
 __all__ = [
     "JAPAN",
+    "MAX_APPROVALS",
+    "MAX_CONSECUTIVE_HEALTHY",
+    "MAX_PARALLEL",
+    "MAX_SAMPLES",
+    "MIN_INTERVAL",
+    "Name",
     "Approval",
     "BurnRate",
     "Comparison",

@@ -15,7 +15,10 @@ UTC with microseconds, so equal claims always give equal bytes.
 
 Everything here is pure and deterministic except :func:`generate_keypair`
 (randomness) and :func:`load_private_key` (reads one file); ``now`` is always
-passed in.
+passed in. Validating :class:`ApprovalSigning` checks each public key's base64
+and length with the standard library only; handing the key to ``cryptography``
+is a plan-file check (:mod:`ringctl.planchecks`), so a plan in a payload decodes
+without it.
 """
 
 from __future__ import annotations
@@ -33,10 +36,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PrivateKey,
     Ed25519PublicKey,
 )
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from ringctl.durations import format_duration
 from ringctl.errors import SigningError
+from ringctl.planchecks import ConfigModel, plan_file_checks
 
 __all__ = [
     "CLOCK_SKEW",
@@ -105,8 +109,8 @@ class ApprovalClaim(BaseModel):
         return DOMAIN + json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode("ascii")
 
 
-def _decode_public_key(approver: str, text: str) -> Ed25519PublicKey:
-    """The Ed25519 key from base64 ``text``; ``ValueError`` naming ``approver``."""
+def _public_key_bytes(approver: str, text: str) -> bytes:
+    """The raw 32 bytes of the base64 public key ``text``; ``ValueError`` naming ``approver``. Pure."""
     try:
         raw = _b64decode(text)
     except ValueError:
@@ -116,13 +120,20 @@ def _decode_public_key(approver: str, text: str) -> Ed25519PublicKey:
             f"public key of {approver!r} is {len(raw)} bytes; expected the {_PUBLIC_KEY_LEN} raw bytes "
             "of an Ed25519 key, base64-encoded"
         )
-    return Ed25519PublicKey.from_public_bytes(raw)
+    return raw
 
 
-class ApprovalSigning(BaseModel):
+def _decode_public_key(approver: str, text: str) -> Ed25519PublicKey:
+    """The Ed25519 key from base64 ``text``; ``ValueError`` naming ``approver``."""
+    raw = _public_key_bytes(approver, text)
+    try:
+        return Ed25519PublicKey.from_public_bytes(raw)
+    except (ValueError, UnsupportedAlgorithm) as exc:
+        raise ValueError(f"public key of {approver!r} is not an Ed25519 key ({exc})") from None
+
+
+class ApprovalSigning(ConfigModel):
     """Plan config: whether approvals must be signed, and each approver's base64 raw Ed25519 public key."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     signing: Literal["required", "off"] = "off"
     public_keys: dict[str, str] = {}
@@ -139,11 +150,14 @@ class ApprovalSigning(BaseModel):
 
     @field_validator("public_keys")
     @classmethod
-    def _check_keys(cls, value: dict[str, str]) -> dict[str, str]:
+    def _check_keys(cls, value: dict[str, str], info: ValidationInfo) -> dict[str, str]:
         for approver, key in value.items():
             if not approver:
                 raise ValueError("approver names must not be empty")
-            _decode_public_key(approver, key)
+            if plan_file_checks(info):
+                _decode_public_key(approver, key)
+            else:
+                _public_key_bytes(approver, key)
         return value
 
     @model_validator(mode="after")

@@ -9,6 +9,13 @@ clock is never read, and the answer depends only on the inputs, the tz database
 and the installed ``holidays`` package (whose data changes between versions, so
 call it from a (local) activity when a schedule has ``holidays``).
 
+Validating these models is pure too, except under the plan-file context
+(:mod:`ringctl.planchecks`): only then are zone names looked up in the tz
+database and holiday countries in ``holidays`` (imported lazily, never by
+importing this module), so a schedule inside a payload decodes in the workflow
+sandbox. Built directly (``HolidayFreeze(...)``, ``RingSchedule.model_validate``)
+a model gets the full checks.
+
 Semantics, in one place:
 
 * A window is open at an instant when the wall clock in its timezone shows an
@@ -34,16 +41,18 @@ Semantics, in one place:
 
 from __future__ import annotations
 
-import itertools
-import math
 import re
-from collections.abc import Iterator
-from datetime import UTC, date, datetime, time, timedelta, tzinfo
-from typing import Annotated, Any, Literal
+from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import holidays as holidays_pkg
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
+
+from ringctl.planchecks import StandaloneConfigModel, plan_file_checks
+from ringctl.wallclock import local_midnight, wall_candidates
+
+if TYPE_CHECKING:
+    from holidays import HolidayBase
 
 __all__ = [
     "SEARCH_HORIZON",
@@ -63,14 +72,16 @@ Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 _DAYS: tuple[Day, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _HHMM = re.compile(r"^(?:([01]\d|2[0-3]):([0-5]\d)|24:00)$")
 _DAY_SECONDS = 86400
-#: Step used to find DST transitions; no zone changes its offset twice within it.
-_TRANSITION_STEP = timedelta(hours=6)
 #: Length of the UTC chunks the search generates candidate instants for.
 _CHUNK = timedelta(days=8)
+#: What an IANA zone name looks like (``Asia/Tokyo``, ``Etc/GMT+9``, ``UTC``); checked without I/O.
+_ZONE_NAME = re.compile(r"^[A-Za-z0-9_+-]+(?:/[A-Za-z0-9_+-]+)*$")
+#: Years a freeze may name: far enough for any plan, near enough that no date arithmetic overflows.
+FREEZE_YEARS = range(1970, 3000)
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class _Model(StandaloneConfigModel):
+    """Base of the schedule models (see the module docstring for which checks run when)."""
 
 
 def _zone(name: str) -> ZoneInfo:
@@ -83,8 +94,11 @@ def _zone(name: str) -> ZoneInfo:
         raise ValueError(f"unknown timezone {name!r}; use an IANA name such as 'Asia/Tokyo'") from exc
 
 
-def _valid_zone(name: str) -> str:
-    _zone(name)
+def _valid_zone(name: str, info: ValidationInfo) -> str:
+    if len(name) > 64 or not _ZONE_NAME.match(name):
+        raise ValueError(f"unknown timezone {name[:64]!r}; use an IANA name such as 'Asia/Tokyo'")
+    if plan_file_checks(info):  # reads the tz database
+        _zone(name)
     return name
 
 
@@ -204,9 +218,16 @@ class Freeze(_Model):
             return date.fromisoformat(value.strip())
         return value
 
+    @field_validator("start", "end")
+    @classmethod
+    def _sane_year(cls, value: datetime | date) -> datetime | date:
+        if value.year not in FREEZE_YEARS:
+            raise ValueError(f"year must be between {FREEZE_YEARS.start} and {FREEZE_YEARS.stop - 1}")
+        return value
+
     @model_validator(mode="after")
-    def _check_order(self) -> Freeze:
-        if self.end_utc <= self.start_utc:
+    def _check_order(self, info: ValidationInfo) -> Freeze:
+        if plan_file_checks(info) and self.end_utc <= self.start_utc:  # reads the tz database
             raise ValueError(f"end {self.end} must be after start {self.start}")
         return self
 
@@ -216,7 +237,7 @@ class Freeze(_Model):
             aware = value if value.tzinfo is not None else value.replace(tzinfo=zone)
             return aware.astimezone(UTC)
         day = value + timedelta(days=1) if is_end else value
-        return _local_midnight(day, zone)
+        return local_midnight(day, zone)
 
     @property
     def start_utc(self) -> datetime:
@@ -246,34 +267,43 @@ class HolidayFreeze(_Model):
 
     @field_validator("country")
     @classmethod
-    def _check_country(cls, value: str) -> str:
+    def _check_country(cls, value: str, info: ValidationInfo) -> str:
         code = value.strip().upper()
-        if code not in holidays_pkg.list_supported_countries():
-            raise ValueError(f"no public-holiday calendar for country {value!r}; use an ISO 3166-1 code such as 'JP'")
+        if not re.fullmatch(r"[A-Z]{2}", code) or (plan_file_checks(info) and code not in _supported_countries()):
+            raise ValueError(
+                f"no public-holiday calendar for country {value[:16]!r}; use an ISO 3166-1 code such as 'JP'"
+            )
         return code
 
     @model_validator(mode="after")
-    def _check_subdivision(self) -> HolidayFreeze:
-        if self.subdivision is not None:
-            known = holidays_pkg.list_supported_countries()[self.country]
+    def _check_subdivision(self, info: ValidationInfo) -> HolidayFreeze:
+        if self.subdivision is not None and plan_file_checks(info):
+            known = _supported_countries()[self.country]
             if self.subdivision not in known:
-                raise ValueError(
-                    f"unknown subdivision {self.subdivision!r} of {self.country}; known: {', '.join(known)}"
-                )
+                listed = ", ".join(known) or "none"
+                raise ValueError(f"unknown subdivision {self.subdivision[:16]!r} of {self.country}; known: {listed}")
         return self
 
-    def calendar(self, years: range) -> holidays_pkg.HolidayBase:
+    def calendar(self, years: range) -> HolidayBase:
         """The holiday calendar for ``years``, with English names where the package has them."""
-        cls = holidays_pkg.country_holidays(self.country, subdiv=self.subdivision, years=[])
+        import holidays  # lazily: importing it reads the clock and files (not in the workflow sandbox)
+
+        cls = holidays.country_holidays(self.country, subdiv=self.subdivision, years=[])
         language = "en_US" if "en_US" in getattr(cls, "supported_languages", ()) else None
-        return holidays_pkg.country_holidays(
-            self.country, subdiv=self.subdivision, years=list(years), language=language
-        )
+        return holidays.country_holidays(self.country, subdiv=self.subdivision, years=list(years), language=language)
 
     @property
     def label(self) -> str:
         """``JP`` or ``US-NY``."""
         return self.country if self.subdivision is None else f"{self.country}-{self.subdivision}"
+
+
+def _supported_countries() -> dict[str, list[str]]:
+    """``holidays``' countries and their subdivisions (imports the package: plan-file checks only)."""
+    import holidays
+
+    countries: dict[str, list[str]] = holidays.list_supported_countries()
+    return countries
 
 
 class RingSchedule(_Model):
@@ -291,72 +321,6 @@ class WindowCheck(_Model):
     reason: str
     opens_at: datetime | None = None
     closes_at: datetime | None = None
-
-
-def _local_midnight(day: date, zone: tzinfo) -> datetime:
-    """The first instant of local ``day`` in ``zone`` (in UTC), even where midnight falls in a DST gap."""
-    return _wall_to_utc(day, 0, zone)
-
-
-def _wall_to_utc(day: date, seconds: int, zone: tzinfo) -> datetime:
-    """The first instant whose wall clock in ``zone`` reads ``day`` + ``seconds`` or later."""
-    naive = datetime.combine(day, time()) + timedelta(seconds=seconds)
-    early = naive.replace(tzinfo=zone, fold=0).astimezone(UTC)
-    late = naive.replace(tzinfo=zone, fold=1).astimezone(UTC)
-    candidates = [u for u in (early, late) if u.astimezone(zone).replace(tzinfo=None) == naive]
-    if candidates:
-        return min(candidates)
-    # In a gap: the wall clock jumps over ``naive`` at the transition between ``late`` and ``early``.
-    return _find_transition(min(early, late), max(early, late), zone)
-
-
-def _find_transition(lo: datetime, hi: datetime, zone: tzinfo) -> datetime:
-    """The instant in ``(lo, hi]`` where ``zone``'s offset changes (offsets differ at lo and hi, and
-    change once in between); transitions fall on whole seconds."""
-    before = lo.astimezone(zone).utcoffset()
-    lo_s, hi_s = math.floor(lo.timestamp()), math.ceil(hi.timestamp())
-    while hi_s - lo_s > 1:
-        mid = (lo_s + hi_s) // 2
-        if datetime.fromtimestamp(mid, UTC).astimezone(zone).utcoffset() == before:
-            lo_s = mid
-        else:
-            hi_s = mid
-    return datetime.fromtimestamp(hi_s, UTC)
-
-
-def _transitions(zone: tzinfo, start: datetime, end: datetime) -> list[datetime]:
-    """Offset changes of ``zone`` within ``[start, end)``."""
-    out = []
-    lo = start
-    offset = lo.astimezone(zone).utcoffset()
-    while lo < end:
-        hi = min(lo + _TRANSITION_STEP, end)
-        new = hi.astimezone(zone).utcoffset()
-        if new != offset:
-            out.append(_find_transition(lo, hi, zone))
-            offset = new
-        lo = hi
-    return out
-
-
-def _wall_candidates(zone: tzinfo, walls: set[int], start: datetime, end: datetime) -> Iterator[datetime]:
-    """Every instant in ``[start, end)`` where ``zone``'s wall clock reaches one of ``walls`` (seconds
-    after midnight, any date) or jumps (a DST transition): the only places a wall-clock rule can change."""
-    cuts = [start, *_transitions(zone, start, end), end]
-    yield from cuts[1:-1]
-    for seg_start, seg_end in itertools.pairwise(cuts):
-        offset = seg_start.astimezone(zone).utcoffset()
-        assert offset is not None
-        first = (seg_start + offset).date()
-        last = (seg_end + offset).date()
-        day = first
-        while day <= last:
-            base = datetime.combine(day, time(), tzinfo=UTC) - offset
-            for wall in walls:
-                instant = base + timedelta(seconds=wall)
-                if seg_start <= instant < seg_end:
-                    yield instant
-            day += timedelta(days=1)
 
 
 class _Evaluator:
@@ -420,7 +384,7 @@ class _Evaluator:
         for _, fs, fe in self.freezes:
             points.update(p for p in (fs, fe) if start <= p < end)
         for name, walls in self.walls.items():
-            points.update(_wall_candidates(ZoneInfo(name), walls, start, end))
+            points.update(wall_candidates(ZoneInfo(name), walls, start, end))
         return sorted(points)
 
     def first(self, after: datetime, want_open: bool) -> datetime | None:

@@ -1,0 +1,23 @@
+"""What a release version may be: an OCI image tag, since a release deploys ``<image>:<version>``."""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["VERSION_PATTERN", "check_version"]
+
+#: An OCI distribution-spec tag: a word character, then up to 127 word characters, dots and dashes.
+VERSION_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}")
+
+
+def check_version(version: str) -> str:
+    """``version`` if it is a valid image tag; ``ValueError`` saying why otherwise. Pure."""
+    if not version.strip():
+        raise ValueError("must not be empty")
+    if VERSION_PATTERN.fullmatch(version) is None:
+        shown = version if len(version) <= 40 else version[:40] + "..."
+        raise ValueError(
+            f"{shown!r} is not a valid image tag: use up to 128 letters, digits, '_', '.' and '-', "
+            "not starting with '.' or '-' (e.g. 1.4.2)"
+        )
+    return version

@@ -1,15 +1,35 @@
-"""A simulation of regions and metrics, for the demo and for tests of orchestration logic.
+"""A simulation of regions and metrics, for the demo, tests and crash tests of orchestration logic.
 
-Nothing here touches a cluster or Prometheus. Health is scripted: a
-:class:`Scenario` says which versions fail their rollout or their gates in
-which regions, and tests may change it while a release runs.
+Nothing here touches a cluster or Prometheus. A :class:`SandboxWorld` keeps every
+simulated workload (one service in one region: kube context, namespace,
+deployment) with its revision history in SQLite: in memory by default, or in
+``<state_dir>/sandbox.db`` so that a restarted worker, or a test in another
+process, sees what was deployed. Health is scripted by a :class:`Scenario`,
+given in memory (tests may change it while a release runs) or read from
+``<state_dir>/scenario.json`` (see :func:`write_scenario`), re-read when that
+file changes.
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
+import os
+import sqlite3
+import tempfile
 import threading
-from dataclasses import dataclass, field
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import structlog
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat
+from temporalio import activity
+from temporalio.exceptions import CancelledError
 
 from activities.gates import render_query
 from activities.models import (
@@ -23,8 +43,32 @@ from activities.models import (
 )
 from ringctl.plan import Comparison, Gate, GateKind, Region
 
+log = structlog.get_logger(__name__)
+
 #: Matches every version in a :class:`Scenario` entry.
 ANY_VERSION = "*"
+#: The database and the scenario file of a world kept in a state directory.
+STATE_DB = "sandbox.db"
+SCENARIO_FILE = "scenario.json"
+#: The kinds of call a scenario can slow down (``Scenario.delays``).
+DelayKind = Literal["deploy", "rollout", "gates", "rollback"]
+#: A slow call sleeps in steps this long (seconds), checking for cancellation between them.
+SLEEP_STEP = 0.05
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS workloads (
+    kube_context TEXT NOT NULL, namespace TEXT NOT NULL, deployment TEXT NOT NULL,
+    region TEXT NOT NULL, image TEXT NOT NULL, version TEXT NOT NULL, revision INTEGER NOT NULL,
+    polls INTEGER NOT NULL, release_id TEXT, previous_image TEXT, previous_revision INTEGER,
+    PRIMARY KEY (kube_context, namespace, deployment));
+CREATE TABLE IF NOT EXISTS revisions (
+    kube_context TEXT NOT NULL, namespace TEXT NOT NULL, deployment TEXT NOT NULL,
+    revision INTEGER NOT NULL, image TEXT NOT NULL,
+    PRIMARY KEY (kube_context, namespace, deployment, revision));
+CREATE TABLE IF NOT EXISTS calls (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, action TEXT NOT NULL, region TEXT NOT NULL,
+    workload TEXT NOT NULL, image TEXT, at TEXT NOT NULL);
+"""
 
 
 @dataclass
@@ -37,6 +81,8 @@ class Scenario:
     #: Regions whose error budget is spent (error-budget gates before a ring breach there).
     exhausted_budget: set[str] = field(default_factory=set)
     rollout_polls: int = 1
+    #: Seconds one call takes, per :data:`DelayKind`: a slow provider. ``gates`` is per measurement.
+    delays: dict[str, float] = field(default_factory=dict)
 
     @staticmethod
     def matches(table: dict[str, set[str]], region: str, version: str) -> bool:
@@ -44,54 +90,228 @@ class Scenario:
         versions = table.get(region, set())
         return version in versions or ANY_VERSION in versions
 
+    def delay(self, kind: DelayKind) -> float:
+        """Seconds a call of ``kind`` takes (0 unless the scenario slows it down)."""
+        return self.delays.get(kind, 0.0)
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``scenario.json`` form of this scenario; ``ValueError`` if a field is out of range."""
+        return _ScenarioFile.model_validate(asdict(self)).model_dump(mode="json")
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Scenario:
+        """Parse ``scenario.json`` (every field optional); ``ValueError`` if it is not one."""
+        parsed = _ScenarioFile.model_validate_json(text)
+        return cls(**{name: getattr(parsed, name) for name in _ScenarioFile.model_fields})
+
+
+class _ScenarioFile(BaseModel):
+    """The ``scenario.json`` schema: :class:`Scenario`'s fields, unknown ones refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    bad_rollouts: dict[str, set[str]] = {}
+    bad_gates: dict[str, set[str]] = {}
+    no_data: dict[str, set[str]] = {}
+    exhausted_budget: set[str] = set()
+    rollout_polls: int = Field(default=1, ge=1)
+    delays: dict[DelayKind, NonNegativeFloat] = {}
+
+
+def write_scenario(state_dir: str | Path, scenario: Scenario) -> Path:
+    """Write ``scenario`` as ``<state_dir>/scenario.json`` atomically; worlds on that directory pick it up."""
+    directory = Path(state_dir)
+    directory.mkdir(parents=True, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(prefix=".scenario-", suffix=".json", dir=directory)
+    with os.fdopen(fd, "w", encoding="utf-8") as file:
+        json.dump(scenario.to_json(), file, indent=2)
+    path = directory / SCENARIO_FILE
+    os.replace(temporary, path)  # a new inode: readers see the change even within one mtime tick
+    return path
+
+
+def sleep_cancellably(seconds: float) -> None:
+    """Sleep in :data:`SLEEP_STEP` steps; raise ``CancelledError`` once the calling activity is cancelled."""
+    end = time.monotonic() + seconds
+    while (left := end - time.monotonic()) > 0:
+        if activity.in_activity() and activity.is_cancelled():
+            raise CancelledError("sandbox call cancelled")
+        time.sleep(min(left, SLEEP_STEP))
+
 
 @dataclass
 class SandboxCall:
-    """One recorded provider call, for tests and the demo's narration."""
+    """One recorded provider call that changed a workload, for tests and the demo's narration."""
 
     action: str
     region: str
     image: str | None
     at: datetime
+    #: ``kube_context/namespace/deployment``.
+    workload: str = ""
 
 
 @dataclass
-class _Region:
+class _Workload:
+    region: str
     image: str
-    revision: int
-    history: dict[int, str]
     version: str
+    revision: int
     polls: int = 0
+    release_id: str | None = None
+    previous_image: str | None = None
+    previous_revision: int | None = None
+
+
+def _key(target: Target) -> tuple[str, str, str]:
+    return (target.kube_context, target.namespace, target.deployment)
+
+
+def _tag(image: str) -> str:
+    return image.rpartition(":")[2]
 
 
 class SandboxWorld:
-    """The simulated regions and the scenario, shared by the sandbox deploy target and metrics source."""
+    """The simulated workloads and the scenario, shared by the sandbox deploy target and metrics source.
 
-    def __init__(self, scenario: Scenario | None = None, initial_image: str = "sandbox/app:0") -> None:
-        self.scenario = scenario or Scenario()
-        self.calls: list[SandboxCall] = []
+    With ``state_dir`` (created if missing) workloads live in ``<state_dir>/sandbox.db``
+    and survive the process; without, in memory. Thread-safe: one connection
+    behind a lock, and every change is one transaction.
+    """
+
+    def __init__(
+        self,
+        scenario: Scenario | None = None,
+        initial_image: str = "sandbox/app:0",
+        *,
+        state_dir: str | Path | None = None,
+    ) -> None:
+        self._scenario = scenario if scenario is not None else Scenario()
         self._initial_image = initial_image
-        self._regions: dict[str, _Region] = {}
+        self.state_dir = Path(state_dir) if state_dir is not None else None
         self._lock = threading.Lock()
-
-    def image(self, region: str) -> str:
-        """The image running in ``region`` now."""
+        self._scenario_lock = threading.Lock()
+        self._loaded: tuple[tuple[int, int, int], Scenario] | None = None
+        database = ":memory:"
+        if self.state_dir is not None:
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+            database = str(self.state_dir / STATE_DB)
+        self._db = sqlite3.connect(database, timeout=30, isolation_level=None, check_same_thread=False)
         with self._lock:
-            return self._region(region).image
+            self._db.execute("PRAGMA journal_mode=WAL")  # readers in other processes never block the worker
+            self._db.execute("PRAGMA synchronous=NORMAL")  # committed transactions survive a killed process
+            self._db.executescript(_SCHEMA)
 
-    def version(self, region: str) -> str:
-        """The version running in ``region`` now."""
+    @property
+    def scenario(self) -> Scenario:
+        """The scenario in force.
+
+        ``<state_dir>/scenario.json`` when it exists (re-read when it changes; an
+        invalid file is logged once and means a healthy scenario), else the
+        scenario given to the constructor.
+        """
+        if self.state_dir is None:
+            return self._scenario
+        path = self.state_dir / SCENARIO_FILE
+        try:
+            stat = path.stat()
+        except OSError:
+            return self._scenario
+        key = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
+        with self._scenario_lock:
+            if self._loaded is None or self._loaded[0] != key:
+                try:
+                    loaded = Scenario.from_json(path.read_bytes())
+                except (OSError, ValueError) as exc:
+                    log.warning("invalid sandbox scenario; using a healthy one", path=str(path), error=str(exc))
+                    loaded = Scenario()
+                self._loaded = (key, loaded)
+            return self._loaded[1]
+
+    @scenario.setter
+    def scenario(self, scenario: Scenario) -> None:
+        self._scenario = scenario
+
+    def image(self, region: str, deployment: str | None = None) -> str:
+        """The image running in ``region`` now (name the ``deployment`` if several run there)."""
+        return self._current(region, deployment).image
+
+    def version(self, region: str, deployment: str | None = None) -> str:
+        """The version running in ``region`` now (name the ``deployment`` if several run there)."""
+        return self._current(region, deployment).version
+
+    @property
+    def calls(self) -> list[SandboxCall]:
+        """Every deploy and rollback that changed a workload, oldest first."""
         with self._lock:
-            return self._region(region).version
+            rows = self._db.execute("SELECT action, region, image, at, workload FROM calls ORDER BY id").fetchall()
+        return [SandboxCall(a, r, i, datetime.fromisoformat(at), w) for a, r, i, at, w in rows]
 
-    def _region(self, name: str) -> _Region:
-        if name not in self._regions:
-            version = self._initial_image.rpartition(":")[2]
-            self._regions[name] = _Region(self._initial_image, 1, {1: self._initial_image}, version)
-        return self._regions[name]
+    def pause(self, kind: DelayKind) -> None:
+        """Take as long as the scenario's delay for ``kind`` (see :func:`sleep_cancellably`)."""
+        sleep_cancellably(self.scenario.delay(kind))
 
-    def _record(self, action: str, region: str, image: str | None) -> None:
-        self.calls.append(SandboxCall(action, region, image, datetime.now(UTC)))
+    def close(self) -> None:
+        """Close the database; the world is unusable afterwards. Closing twice is fine."""
+        with self._lock:
+            self._db.close()
+
+    def _current(self, region: str, deployment: str | None) -> _Workload:
+        query = "SELECT region, image, version, revision, deployment FROM workloads WHERE region = ?"
+        with self._lock:
+            rows = self._db.execute(query, (region,)).fetchall()
+        rows = [row for row in rows if deployment is None or row[4] == deployment]
+        if len(rows) > 1:
+            raise ValueError(f"{region} runs {sorted(row[4] for row in rows)}; name the deployment")
+        if not rows:
+            return _Workload(region, self._initial_image, _tag(self._initial_image), 1)
+        return _Workload(*rows[0][:4])
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _load(self, db: sqlite3.Connection, target: Target) -> _Workload:
+        row = db.execute(
+            "SELECT region, image, version, revision, polls, release_id, previous_image, previous_revision "
+            "FROM workloads WHERE kube_context = ? AND namespace = ? AND deployment = ?",
+            _key(target),
+        ).fetchone()
+        if row is not None:
+            return _Workload(*row)
+        workload = _Workload(target.region, self._initial_image, _tag(self._initial_image), 1)
+        self._store(db, target, workload)
+        db.execute("INSERT INTO revisions VALUES (?, ?, ?, ?, ?)", (*_key(target), 1, workload.image))
+        return workload
+
+    def _store(self, db: sqlite3.Connection, target: Target, workload: _Workload, action: str | None = None) -> None:
+        """Save ``workload``; with ``action``, also its new revision and the call that made it."""
+        w = workload
+        db.execute(
+            "INSERT OR REPLACE INTO workloads VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (*_key(target), w.region, w.image, w.version, w.revision, w.polls)
+            + (w.release_id, w.previous_image, w.previous_revision),
+        )
+        if action is not None:
+            db.execute("INSERT INTO revisions VALUES (?, ?, ?, ?, ?)", (*_key(target), w.revision, w.image))
+            db.execute(
+                "INSERT INTO calls (action, region, workload, image, at) VALUES (?, ?, ?, ?, ?)",
+                (action, target.region, "/".join(_key(target)), w.image, datetime.now(UTC).isoformat()),
+            )
+
+    def _revision(self, db: sqlite3.Connection, target: Target, revision: int) -> str | None:
+        row = db.execute(
+            "SELECT image FROM revisions WHERE kube_context = ? AND namespace = ? AND deployment = ? AND revision = ?",
+            (*_key(target), revision),
+        ).fetchone()
+        return str(row[0]) if row else None
 
 
 class SandboxDeployTarget:
@@ -101,43 +321,58 @@ class SandboxDeployTarget:
         self.world = world
 
     def deploy(self, request: DeployInput) -> UndoRecord:
-        """Switch the simulated region to ``request.image``; a no-op if it already runs it."""
-        with self.world._lock:
-            region = self.world._region(request.target.region)
-            if region.image == request.image:
-                before = region.history.get(region.revision - 1)
-                return UndoRecord.of(request, before, region.revision - 1 if before else None, changed=False)
-            previous_image, previous_revision = region.image, region.revision
-            region.revision += 1
-            region.history[region.revision] = request.image
-            region.image, region.version, region.polls = request.image, request.version, 0
-            self.world._record("deploy", request.target.region, request.image)
-        return UndoRecord.of(request, previous_image, previous_revision, changed=True)
+        """Switch the simulated workload to ``request.image``; a no-op if it already runs it.
+
+        Like the Kubernetes target, a retry of a deploy an earlier attempt of the
+        same release applied returns that attempt's undo record (``changed=True``).
+        """
+        self.world.pause("deploy")
+        target = request.target
+        with self.world._transaction() as db:
+            now = self.world._load(db, target)
+            if now.image == request.image:
+                applied = (now.release_id, now.version) == (request.release_id, request.version)
+                if applied and now.previous_image not in (None, request.image):  # an earlier attempt's response lost
+                    return UndoRecord.of(request, now.previous_image, now.previous_revision, changed=True)
+                before = self.world._revision(db, target, now.revision - 1)
+                return UndoRecord.of(request, before, now.revision - 1 if before else None, changed=False)
+            new = _Workload(
+                target.region,
+                request.image,
+                request.version,
+                now.revision + 1,
+                release_id=request.release_id,
+                previous_image=now.image,
+                previous_revision=now.revision,
+            )
+            self.world._store(db, target, new, action="deploy")
+        return UndoRecord.of(request, now.image, now.revision, changed=True)
 
     def rollout_status(self, target: Target) -> RolloutStatus:
         """Complete after ``scenario.rollout_polls`` polls, or failed if the scenario says so."""
-        with self.world._lock:
-            region = self.world._region(target.region)
-            if Scenario.matches(self.world.scenario.bad_rollouts, target.region, region.version):
+        self.world.pause("rollout")
+        scenario = self.world.scenario
+        with self.world._transaction() as db:
+            workload = self.world._load(db, target)
+            if Scenario.matches(scenario.bad_rollouts, target.region, workload.version):
                 return RolloutStatus(state=RolloutState.FAILED, message="simulated: progress deadline exceeded")
-            region.polls += 1
-            if region.polls < self.world.scenario.rollout_polls:
-                return RolloutStatus(state=RolloutState.PROGRESSING, message="simulated: 1 of 2 updated replicas")
-            return RolloutStatus(state=RolloutState.COMPLETE, message="simulated: rollout complete")
+            workload.polls += 1
+            self.world._store(db, target, workload)
+        if workload.polls < scenario.rollout_polls:
+            return RolloutStatus(state=RolloutState.PROGRESSING, message="simulated: 1 of 2 updated replicas")
+        return RolloutStatus(state=RolloutState.COMPLETE, message="simulated: rollout complete")
 
     def rollback(self, undo: UndoRecord) -> RollbackResult:
         """Put the recorded previous image back; a no-op if it is already there."""
-        name = undo.target.region
-        with self.world._lock:
-            region = self.world._region(name)
-            if not undo.changed or undo.previous_image is None or region.image == undo.previous_image:
-                return RollbackResult(region=name, changed=False, image=region.image, message="already there")
-            region.revision += 1
-            region.history[region.revision] = undo.previous_image
-            region.image = undo.previous_image
-            region.version = undo.previous_image.rpartition(":")[2]
-            self.world._record("rollback", name, undo.previous_image)
-        return RollbackResult(region=name, changed=True, image=undo.previous_image)
+        self.world.pause("rollback")
+        target, previous = undo.target, undo.previous_image
+        with self.world._transaction() as db:
+            now = self.world._load(db, target)
+            if not undo.changed or previous is None or now.image == previous:
+                return RollbackResult(region=target.region, changed=False, image=now.image, message="already there")
+            restored = _Workload(target.region, previous, _tag(previous), now.revision + 1)
+            self.world._store(db, target, restored, action="rollback")
+        return RollbackResult(region=target.region, changed=True, image=previous)
 
 
 class SandboxMetricsSource:
@@ -147,10 +382,11 @@ class SandboxMetricsSource:
         self.world = world
 
     async def measure(self, gate: Gate, region: Region, variables: dict[str, str], url: str) -> Measurement:
-        """A value that passes or breaches ``gate`` as the scenario scripts it."""
+        """A value that passes or breaches ``gate`` as the scenario scripts it, after its ``gates`` delay."""
         query = render_query(gate.query, variables)
         version = variables["version"]
         scenario = self.world.scenario
+        await asyncio.sleep(scenario.delay("gates"))
         if Scenario.matches(scenario.no_data, region.name, version):
             return Measurement(query=query, value=None, samples=0)
         if gate.kind is GateKind.ERROR_BUDGET:

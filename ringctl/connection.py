@@ -14,7 +14,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.envconfig import ClientConfig
 from temporalio.service import RPCError, TLSConfig
 
-from ringctl.errors import RingctlError
+from ringctl.errors import UnavailableError
 
 
 @dataclass(frozen=True)
@@ -42,4 +42,4 @@ async def connect(options: ConnectionOptions = ConnectionOptions(), identity: st
     try:
         return await Client.connect(**config, data_converter=pydantic_data_converter, identity=identity)
     except (RPCError, RuntimeError) as exc:
-        raise RingctlError(f"cannot connect to Temporal at {config['target_host']}: {exc}") from exc
+        raise UnavailableError(f"cannot connect to Temporal at {config['target_host']}: {exc}") from exc

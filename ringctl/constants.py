@@ -19,6 +19,8 @@ SEARCH_ATTRIBUTES = (SA_SERVICE, SA_VERSION, SA_RING, SA_STATE)
 #: ``workflow.patched`` ids, one per behaviour change of ``RingRelease`` that runs in flight may see.
 #: Lifecycle: patched -> deprecate_patch (once no run without the marker can exist) -> removed.
 PATCH_PUBLISH_ON_CHANGE = "publish-search-attributes-on-change"
+#: An accepted rollback or abort shows at once and waits for deploys in flight (issue 8).
+PATCH_INTERRUPTS_WIN = "interrupts-win"
 
 
 def workflow_id_for(service: str) -> str:

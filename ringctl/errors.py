@@ -3,6 +3,7 @@
 RingctlError
  ├── PlanError          rings.yaml cannot be read or is invalid
  ├── ReleaseError       a release command was refused (unknown release, conflict, rejected update)
+ ├── UnavailableError   Temporal or a worker did not take a command in time; nothing was applied, retry
  ├── SigningError       a signed approval cannot be made or does not verify
  └── ProviderError      a deploy target or metrics source failed
       ├── ConfigError   bad provider input: unknown context, missing object (never retried)
@@ -27,6 +28,10 @@ class PlanError(RingctlError):
 
 class ReleaseError(RingctlError):
     """A release command was refused."""
+
+
+class UnavailableError(RingctlError):
+    """Temporal or a worker could not take a command in time: it was not applied and never will be; retry."""
 
 
 class SigningError(RingctlError):

@@ -6,7 +6,8 @@ meant for a person; nothing is changed when a command is refused.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import asyncio
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from temporalio.client import (
@@ -15,6 +16,7 @@ from temporalio.client import (
     WorkflowFailureError,
     WorkflowHandle,
     WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
 )
 from temporalio.common import (
     SearchAttributePair,
@@ -26,8 +28,11 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from ringctl.constants import SA_RING, SA_SERVICE, SA_STATE, SA_VERSION, TASK_QUEUE, workflow_id_for
-from ringctl.errors import ReleaseError
+from ringctl.errors import ReleaseError, RingctlError, UnavailableError
 from ringctl.plan import Plan
+from ringctl.reachability import failing_workflow_task, why_no_answer
+from ringctl.timescale import scale_plan
+from ringctl.versions import check_version
 from workflows.models import (
     Command,
     CommandResult,
@@ -38,6 +43,15 @@ from workflows.models import (
     RollbackRequest,
 )
 from workflows.ring_release import RingRelease
+
+#: A command must be taken by a worker within this time, or the workflow refuses it (never applied later).
+COMMAND_DEADLINE = timedelta(seconds=4)
+#: How long the CLI waits for a command's answer: the deadline, plus room for the reply and clock skew.
+COMMAND_WAIT = timedelta(seconds=5.5)
+#: How long a status query waits for a worker.
+QUERY_TIMEOUT = timedelta(seconds=5)
+#: Calls the Temporal server answers by itself.
+RPC_TIMEOUT = timedelta(seconds=8)
 
 
 def release_id_for(service: str, version: str) -> str:
@@ -59,21 +73,30 @@ async def start_release(
     started_by: str,
     image: str | None = None,
     task_queue: str = TASK_QUEUE,
+    speed: float = 1.0,
 ) -> WorkflowHandle[RingRelease, ReleaseStatus]:
-    """Start a release; refuse when the service is unknown or already has one in flight."""
+    """Start a release; refuse when the service is unknown or already has one in flight.
+
+    ``speed`` above 1 runs the plan's waits that many times faster (:func:`ringctl.timescale.scale_plan`).
+    """
     try:
         spec = plan.service(service)
     except KeyError:
         known = ", ".join(s.name for s in plan.services)
         raise ReleaseError(f"unknown service {service!r}; the plan has: {known}") from None
+    try:
+        check_version(version)
+    except ValueError as exc:
+        raise ReleaseError(f"version {exc}") from None
     release_id = release_id_for(service, version)
     request = ReleaseInput(
         release_id=release_id,
         service=service,
         version=version,
         image=image or f"{spec.image}:{version}",
-        plan=plan,
+        plan=scale_plan(plan, speed),
         started_by=started_by,
+        speed=speed,
     )
     try:
         return await client.start_workflow(
@@ -114,34 +137,65 @@ def handle_for(client: Client, release: str) -> WorkflowHandle[RingRelease, Rele
 
 
 async def get_status(client: Client, release: str) -> ReleaseStatus:
-    """The release's status; works for running and ended releases."""
+    """The release's status; works for running and ended releases.
+
+    Raises :class:`UnavailableError` when no worker answers within :data:`QUERY_TIMEOUT`,
+    saying why (no worker polling, or the release's workflow task failing, with its error).
+    """
     handle = handle_for(client, release)
     try:
-        description = await handle.describe()
+        description = await handle.describe(rpc_timeout=RPC_TIMEOUT)
         if description.status is WorkflowExecutionStatus.COMPLETED:
-            status = await handle.result()  # from the history: no worker needed
+            status = await handle.result(rpc_timeout=RPC_TIMEOUT)  # from the history: no worker needed
         else:
-            status = await handle.query(RingRelease.status)
+            failing = await failing_workflow_task(handle)
+            if failing is not None:
+                raise UnavailableError(f"{release}: status unavailable: {failing}")
+            status = await handle.query(RingRelease.status, rpc_timeout=QUERY_TIMEOUT)
     except RPCError as exc:
-        raise _not_found(release, exc) from None
+        if exc.status is RPCStatusCode.NOT_FOUND:
+            raise ReleaseError(f"no release found for {release!r}") from None
+        why = await why_no_answer(client, handle, QUERY_TIMEOUT)
+        raise UnavailableError(f"{release}: status unavailable: {why}") from None
     if "@" in release and status.release_id != release:
         raise ReleaseError(f"release {release} is not the latest release of its service; that is {status.release_id}")
     return status
 
 
+class _ReleaseEnded(ReleaseError):
+    """The command reached a release whose workflow had already closed."""
+
+
 async def send(client: Client, release: str, update: Any, command: Command) -> CommandResult:
-    """Send a command (an Update) to a release; a refusal raises :class:`ReleaseError`."""
+    """Send a command (an Update) to a release and return what it did.
+
+    The command carries a deadline of :data:`COMMAND_DEADLINE`; the workflow refuses it after
+    that, so a command reported as not applied (:class:`UnavailableError`, when no worker took
+    it in time) never takes effect later. A refusal raises :class:`ReleaseError`.
+    """
     handle = handle_for(client, release)
+    deadline = datetime.now(UTC) + COMMAND_DEADLINE
+    changes: dict[str, Any] = {"deadline": deadline}
     if "@" in release and command.release_id is None:
-        command = command.model_copy(update={"release_id": release})
+        changes["release_id"] = release
+    command = command.model_copy(update=changes)
     try:
-        result: CommandResult = await handle.execute_update(update, command)
+        failing = await failing_workflow_task(handle)
+        if failing is not None:
+            raise UnavailableError(f"{release}: not applied: {failing}")
+        result: CommandResult = await asyncio.wait_for(
+            handle.execute_update(update, command), COMMAND_WAIT.total_seconds()
+        )
     except WorkflowUpdateFailedError as exc:
         raise ReleaseError(f"{release}: refused: {_cause(exc)}") from None
+    except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
+        why = await why_no_answer(client, handle, COMMAND_WAIT)
+        raise UnavailableError(
+            f"{release}: not applied: {why}; the command expired at {deadline:%H:%M:%S} UTC and will never apply"
+        ) from None
     except RPCError as exc:
         if exc.status is RPCStatusCode.NOT_FOUND:
-            description = await _ended(handle)
-            raise ReleaseError(f"{release}: refused: {description}") from None
+            raise _ReleaseEnded(f"{release}: refused: {await _ended(handle)}") from None
         raise ReleaseError(f"{release}: {exc.message}") from None
     return result
 
@@ -154,13 +208,17 @@ async def rollback_release(client: Client, release: str, *, by: str, reason: str
     """
     handle = handle_for(client, release)
     try:
-        description = await handle.describe()
+        description = await handle.describe(rpc_timeout=RPC_TIMEOUT)
     except RPCError as exc:
         raise _not_found(release, exc) from None
     if description.status is WorkflowExecutionStatus.RUNNING:
-        return await send(client, release, RingRelease.rollback, RollbackRequest(by=by, reason=reason))
+        try:
+            return await send(client, release, RingRelease.rollback, RollbackRequest(by=by, reason=reason))
+        except _ReleaseEnded:
+            pass  # it ended meanwhile (an abort or its last ring won the race): roll back the ended release
+        description = await handle.describe(rpc_timeout=RPC_TIMEOUT)
     try:
-        status = await handle.result()
+        status = await handle.result(rpc_timeout=RPC_TIMEOUT)
     except WorkflowFailureError as exc:
         raise ReleaseError(
             f"{release}: the last run did not end normally ({_cause(exc)}); nothing to roll back from"
@@ -170,7 +228,7 @@ async def rollback_release(client: Client, release: str, *, by: str, reason: str
             f"{release} is not the latest release of {service_of(release)} ({status.release_id} is); "
             "only the latest release can be rolled back after it ended"
         )
-    if status.state not in (ReleaseState.COMPLETED, ReleaseState.ABORTED, ReleaseState.FAILED):
+    if not status.state.can_roll_back:
         raise ReleaseError(f"{status.release_id} is already {status.state}")
     now = datetime.now(UTC)
     if status.rollback_until is None or now > status.rollback_until:
@@ -232,21 +290,24 @@ async def list_releases(client: Client, service: str | None = None, state: str |
 
 
 async def _ended(handle: WorkflowHandle[Any, Any]) -> str:
+    """Why a release no longer takes commands, in the release's own terms (``rolled_back``, not ``completed``)."""
     try:
-        description = await handle.describe()
+        description = await handle.describe(rpc_timeout=RPC_TIMEOUT)
+        if description.status is WorkflowExecutionStatus.RUNNING:
+            return "the release is not accepting commands"
+        if description.status is WorkflowExecutionStatus.COMPLETED:
+            status: ReleaseStatus = await handle.result(rpc_timeout=RPC_TIMEOUT)
+            return f"release {status.release_id} has ended ({status.state})"
     except RPCError:
         return f"no release found (workflow {handle.id})"
-    if description.status is not WorkflowExecutionStatus.RUNNING:
-        return f"the release has ended ({description.status.name.lower() if description.status else 'unknown'})"
-    return "the release is not accepting commands"
+    execution = description.status.name.lower() if description.status else "unknown"
+    return f"the release's workflow has ended ({execution})"
 
 
-def _not_found(release: str, exc: RPCError) -> ReleaseError:
+def _not_found(release: str, exc: RPCError) -> RingctlError:
     if exc.status is RPCStatusCode.NOT_FOUND:
         return ReleaseError(f"no release found for {release!r}")
-    if exc.status is RPCStatusCode.DEADLINE_EXCEEDED or "Timeout" in exc.message:
-        return ReleaseError(f"{release}: no worker answered the status query; is `ringctl worker` running?")
-    return ReleaseError(f"{release}: {exc.message}")
+    return UnavailableError(f"{release}: Temporal did not answer: {exc.message}")
 
 
 def _cause(exc: BaseException) -> str:

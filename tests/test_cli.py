@@ -170,7 +170,8 @@ async def test_unknown_release_and_unreachable_server_are_clear_errors(env: Work
         stderr=asyncio.subprocess.PIPE,
     )
     _, err_bytes = await asyncio.wait_for(process.communicate(), timeout=60)
-    assert process.returncode == 1 and b"cannot connect to Temporal at 127.0.0.1:1" in err_bytes
+    # 4, not 1: an unreachable Temporal is "not applied, retry", distinct from a refusal (issue 8)
+    assert process.returncode == 4 and b"cannot connect to Temporal at 127.0.0.1:1" in err_bytes
     assert b"Traceback" not in err_bytes
 
 

@@ -35,6 +35,7 @@ class ReleaseState(StrEnum):
     PAUSED = "paused"
     HALTED = "halted"
     ROLLING_BACK = "rolling_back"
+    ABORTING = "aborting"
     COMPLETED = "completed"
     ROLLED_BACK = "rolled_back"
     ABORTED = "aborted"
@@ -44,6 +45,11 @@ class ReleaseState(StrEnum):
     def is_final(self) -> bool:
         """Whether the release has ended."""
         return self in (ReleaseState.COMPLETED, ReleaseState.ROLLED_BACK, ReleaseState.ABORTED, ReleaseState.FAILED)
+
+    @property
+    def can_roll_back(self) -> bool:
+        """Whether an ended release in this state can still be rolled back (within its retention)."""
+        return self in (ReleaseState.COMPLETED, ReleaseState.ABORTED, ReleaseState.FAILED)
 
 
 class RingState(StrEnum):
@@ -85,6 +91,7 @@ class ReleaseInput(Message):
     image: str
     plan: Plan
     started_by: str
+    speed: float = Field(default=1.0, description="the plan's waits were divided by this (release start --speed)")
     rollback_of: PastRelease | None = Field(
         default=None, description="set to roll back an ended release instead of releasing"
     )
@@ -177,6 +184,9 @@ class Command(Message):
 
     by: str
     release_id: str | None = Field(default=None, description="refuse the command unless this is the release")
+    deadline: datetime | None = Field(
+        default=None, description="refuse the command if no worker took it by then (the CLI gave up: not applied)"
+    )
 
 
 class ApproveRequest(Command):

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import CancelledError as ActivityCancelled
 
 with workflow.unsafe.imports_passed_through():
     from activities.gates import GateActivities
@@ -32,7 +34,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.notify import NotificationEvent, NotifyActivities, NotifyInput, Webhook, notifications_for
     from activities.region import RegionActivities
     from activities.schedule import CheckWindowInput, check_window
-    from ringctl.constants import PATCH_PUBLISH_ON_CHANGE, SA_RING, SA_STATE
+    from ringctl.constants import PATCH_INTERRUPTS_WIN, PATCH_PUBLISH_ON_CHANGE, SA_RING, SA_STATE
     from ringctl.errors import SigningError
     from ringctl.plan import Gate, OnFailure, Region, Ring
     from ringctl.signing import ApprovalClaim
@@ -58,6 +60,8 @@ with workflow.unsafe.imports_passed_through():
     )
 
 DEPLOY_TIMEOUT = timedelta(minutes=2)
+#: Deploy and rollback activities heartbeat every second: a worker lost mid-call is noticed in seconds.
+REGION_CALL_HEARTBEAT = timedelta(seconds=5)
 #: Added to the plan's Prometheus timeout to bound one gate evaluation (all its queries run at once).
 GATE_TIMEOUT_MARGIN = timedelta(seconds=10)
 #: Gate evaluations: a worker lost mid-evaluation is retried; Prometheus errors are missing data, not failures.
@@ -70,7 +74,7 @@ ROLLOUT_HEARTBEAT = timedelta(seconds=30)
 RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30), maximum_attempts=5)
 #: Rollback matters more than anything else: keep trying longer.
 ROLLBACK_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1), maximum_attempts=10
+    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=10), maximum_attempts=20
 )
 #: Gate results kept per ring for ``status`` (older ones are dropped; failures stay in the event log).
 GATE_RESULTS_KEPT = 200
@@ -83,6 +87,10 @@ NOTIFY_RETRY = RetryPolicy(
 NOTIFY_RETRY_DOWN = RetryPolicy(maximum_attempts=1)
 #: How long a finished release waits for its last notifications before it closes anyway.
 NOTIFY_FLUSH = timedelta(seconds=30)
+
+
+#: What a release shows from the moment a rollback or abort is accepted until it ends.
+_INTERRUPT_STATES = (ReleaseState.ROLLING_BACK, ReleaseState.ABORTING)
 
 
 def _webhook_name(webhook: Webhook, index: int) -> str:
@@ -135,7 +143,10 @@ class RingRelease:
         self._published: tuple[str, str] | None = None
         self._paused = False
         self._resume_requested = False
-        self._interrupt: RollbackRequest | AbortRequest | None = None
+        #: Accepted rollback and abort: either ends the release's progress for good (see ``_checkpoint``).
+        self._rollback_request: RollbackRequest | None = None
+        self._abort_request: AbortRequest | None = None
+        self._rollback_ran = False
         #: Rings whose error-budget check is waiting (exhausted or missing data): an override may release them.
         self._budget_waiting: set[str] = set()
         self._deploys_in_flight: set[asyncio.Task[None]] = set()
@@ -153,41 +164,57 @@ class RingRelease:
         """Drive the release to an end state and return its final status."""
         if request.rollback_of is not None:
             return await self._roll_back_ended(request.rollback_of)
-        self._event(request.started_by, "start", detail=f"{request.service} {request.version} ({request.image})")
+        detail = f"{request.service} {request.version} ({request.image})"
+        if request.speed != 1:
+            detail += f"; waits shortened by release start --speed {request.speed:g}"
+        self._event(request.started_by, "start", detail=detail)
         self._notify(NotificationEvent.STARTED, f"{request.release_id} started by {request.started_by}")
         progress = asyncio.create_task(self._advance())
-        await workflow.wait_condition(lambda: progress.done() or self._interrupt is not None)
+        await workflow.wait_condition(lambda: progress.done() or self._interrupted)
+        if not progress.done():
+            progress.cancel()  # cancels the activity or wait in progress; nothing new starts (``_checkpoint``)
         failure: str | None = None
-        if progress.done():
-            failure = progress.result()
-        else:
-            progress.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await progress
-        interrupt = self._interrupt
-        if isinstance(interrupt, AbortRequest):
-            self._set_state(ReleaseState.ABORTED, f"aborted by {interrupt.by}: {interrupt.reason}")
-        elif isinstance(interrupt, RollbackRequest):
-            await self._rollback_all(f"rollback requested by {interrupt.by}: {interrupt.reason}")
+        with contextlib.suppress(asyncio.CancelledError):
+            failure = await progress
+        if self._deploys_in_flight and workflow.patched(PATCH_INTERRUPTS_WIN):
+            # A deploy already sent is awaited, never abandoned: its undo record must not be lost.
+            await asyncio.gather(*self._deploys_in_flight, return_exceptions=True)
+        abort = self._abort_request
+        if self._rollback_request is not None:
+            await self._run_requested_rollback()
+        elif abort is not None:
+            self._set_state(ReleaseState.ABORTED, f"aborted by {abort.by}: {abort.reason}")
+            self._notify(NotificationEvent.ABORTED, f"{request.release_id} aborted by {abort.by}: {abort.reason}")
         elif failure is not None:
             await self._rollback_all(failure)
         else:
             self._set_state(ReleaseState.COMPLETED, "every ring promoted")
             self._event("ringctl", "complete")
             self._notify(NotificationEvent.COMPLETED, f"{request.release_id} completed: every ring promoted")
-        if isinstance(interrupt, AbortRequest):
-            self._notify(
-                NotificationEvent.ABORTED, f"{request.release_id} aborted by {interrupt.by}: {interrupt.reason}"
-            )
-        await self._flush_notifications()
+        await self._finish()
         return self._status
+
+    async def _run_requested_rollback(self) -> None:
+        request = self._rollback_request
+        assert request is not None
+        self._rollback_ran = True
+        await self._rollback_all(f"rollback requested by {request.by}: {request.reason}")
+
+    async def _finish(self) -> None:
+        """Send the last notifications; a rollback accepted meanwhile (racing an abort or the end) still runs."""
+        while True:
+            await self._flush_notifications()
+            if not self._rollback_pending:
+                return
+            await self._run_requested_rollback()
 
     async def _roll_back_ended(self, past: PastRelease) -> ReleaseStatus:
         """Roll back a release that has ended (completed, aborted, or failed to roll back), as a new run."""
         self._status.rollback_until = None
+        self._rollback_ran = True
         self._event(past.by, "rollback", detail=past.reason)
         await self._rollback_all(f"rollback requested by {past.by}: {past.reason}")
-        await self._flush_notifications()
+        await self._finish()
         return self._status
 
     # -- queries and updates -------------------------------------------------
@@ -216,6 +243,7 @@ class RingRelease:
     @approve.validator
     def _check_approve(self, request: ApproveRequest) -> None:
         self._check_command(request)
+        self._check_not_interrupted()
         names = [ring.name for ring in self._stages]
         if request.ring not in names:
             raise _rejected(f"unknown ring {request.ring!r}; the rings are {', '.join(names)}")
@@ -275,16 +303,20 @@ class RingRelease:
 
     @workflow.update
     def rollback(self, request: RollbackRequest) -> CommandResult:
-        """Roll back every region this release changed, in reverse ring order."""
-        self._interrupt = request
+        """Roll back every region this release changed, in reverse ring order; wins over everything in flight.
+
+        Accepted in any state, also while an abort winds down or the release is ending.
+        """
+        self._rollback_request = request
         self._event(request.by, "rollback", detail=request.reason)
+        self._show_interrupt(ReleaseState.ROLLING_BACK, f"rollback requested by {request.by}: {request.reason}")
         return self._result("rollback started")
 
     @rollback.validator
     def _check_rollback(self, request: RollbackRequest) -> None:
-        self._check_command(request)
-        if self._interrupt is not None or self._state is ReleaseState.ROLLING_BACK:
-            raise _rejected(f"release {self._request.release_id} is already {self._state_text()}")
+        self._check_command(request, ended_ok=True)
+        if self._rollback_request is not None or self._state in (ReleaseState.ROLLING_BACK, ReleaseState.ROLLED_BACK):
+            raise _rejected(f"release {self._request.release_id} is already {self._state}")
 
     @workflow.update
     def pause(self, request: PauseRequest) -> CommandResult:
@@ -297,10 +329,9 @@ class RingRelease:
     @pause.validator
     def _check_pause(self, request: PauseRequest) -> None:
         self._check_command(request)
+        self._check_not_interrupted()
         if self._paused:
             raise _rejected(f"release {self._request.release_id} is already paused")
-        if self._interrupt is not None or self._state is ReleaseState.ROLLING_BACK:
-            raise _rejected(f"release {self._request.release_id} is {self._state_text()}; nothing to pause")
 
     @workflow.update
     def resume(self, request: ResumeRequest) -> CommandResult:
@@ -318,30 +349,72 @@ class RingRelease:
     @resume.validator
     def _check_resume(self, request: ResumeRequest) -> None:
         self._check_command(request)
+        self._check_not_interrupted()
         if not self._paused and self._state is not ReleaseState.HALTED:
-            raise _rejected(f"release {self._request.release_id} is {self._state_text()}: neither paused nor halted")
+            raise _rejected(f"release {self._request.release_id} is {self._state}: neither paused nor halted")
 
     @workflow.update
     def abort(self, request: AbortRequest) -> CommandResult:
         """End the release where it is, without rolling back."""
-        self._interrupt = request
+        self._abort_request = request
         self._event(request.by, "abort", detail=request.reason)
+        self._show_interrupt(ReleaseState.ABORTING, f"abort requested by {request.by}: {request.reason}")
         return self._result("aborting; regions stay as they are")
 
     @abort.validator
     def _check_abort(self, request: AbortRequest) -> None:
         self._check_command(request)
-        if self._interrupt is not None or self._state is ReleaseState.ROLLING_BACK:
-            raise _rejected(f"release {self._request.release_id} is already {self._state_text()}")
+        self._check_not_interrupted()
+        if self._state is ReleaseState.ROLLING_BACK:
+            raise _rejected(f"release {self._request.release_id} is already {self._state}")
 
-    def _check_command(self, command: Command) -> None:
+    def _check_command(self, command: Command, *, ended_ok: bool = False) -> None:
+        """Refuse a command for another release, one past its deadline, or (unless ``ended_ok``) an ended release."""
         if command.release_id is not None and command.release_id != self._request.release_id:
             raise _rejected(
                 f"release {command.release_id} is not running; the current release of "
                 f"{self._request.service} is {self._request.release_id}"
             )
-        if self._state.is_final:
+        if command.deadline is not None and workflow.now() > command.deadline:
+            raise _rejected(
+                f"this command expired at {command.deadline:%H:%M:%S} UTC before a worker took it; it was not applied"
+            )
+        if self._state.is_final and not (ended_ok and self._state.can_roll_back):
             raise _rejected(f"release {self._request.release_id} has ended ({self._state})")
+
+    def _check_not_interrupted(self) -> None:
+        if self._interrupted:
+            raise _rejected(f"release {self._request.release_id} is {self._state}")
+
+    @property
+    def _interrupted(self) -> bool:
+        """Whether an accepted rollback or abort has ended the release's progress."""
+        return self._rollback_request is not None or self._abort_request is not None
+
+    @property
+    def _rollback_pending(self) -> bool:
+        return self._rollback_request is not None and not self._rollback_ran
+
+    def _show_interrupt(self, state: ReleaseState, reason: str) -> None:
+        """Show an accepted rollback or abort at once (runs replayed from before this change did not)."""
+        if workflow.patched(PATCH_INTERRUPTS_WIN):
+            self._set_state(state, reason)
+
+    def _stop_if_interrupted(self) -> None:
+        """End the release's progress here if a rollback or abort was accepted."""
+        if self._interrupted:
+            raise asyncio.CancelledError("release interrupted by rollback or abort")
+
+    async def _wait(self, condition: Callable[[], bool], timeout: timedelta | None = None) -> None:
+        """Wait until ``condition`` holds (``TimeoutError`` after ``timeout``); a rollback or abort ends the wait."""
+        await workflow.wait_condition(lambda: condition() or self._interrupted, timeout=timeout)
+        self._stop_if_interrupted()
+
+    def _failure_of(self, error: ActivityError) -> str:
+        """Why an activity failed; its cancellation (the release was interrupted) is re-raised, never a failure."""
+        if isinstance(error.cause, ActivityCancelled) or self._interrupted:
+            raise asyncio.CancelledError("release interrupted by rollback or abort") from error
+        return _cause(error)
 
     # -- progress --------------------------------------------------------------
 
@@ -374,7 +447,7 @@ class RingRelease:
             self._set_state(ReleaseState.AWAITING_APPROVAL, waiting)
             self._event("ringctl", "await_approval", ring=ring.name, detail=waiting)
             self._notify(NotificationEvent.AWAITING_APPROVAL, f"{self._request.release_id}: {waiting}", ring=ring.name)
-            await workflow.wait_condition(lambda: len(status.approvals) >= needed)
+            await self._wait(lambda: len(status.approvals) >= needed)
             await self._checkpoint()
         if ring.windows or ring.freezes or ring.holidays:
             await self._wait_for_window(index, ring)
@@ -392,6 +465,7 @@ class RingRelease:
         status.state = RingState.BAKING
         self._set_state(ReleaseState.BAKING, f"baking ring {ring.name} for {ring.bake}")
         await self._bake(index, ring)
+        self._stop_if_interrupted()
         for region in status.regions:
             self._set_region(region, RegionState.PROMOTED)
         status.state = RingState.PROMOTED
@@ -427,7 +501,7 @@ class RingRelease:
                         retry_policy=RETRY,
                     )
                 except ActivityError as error:
-                    message = _cause(error)
+                    message = self._failure_of(error)
                 else:
                     if rollout.state is RolloutState.COMPLETE:
                         self._set_region(status, RegionState.HEALTHY, rollout.message)
@@ -459,6 +533,7 @@ class RingRelease:
                 image=self._request.image,
             ),
             start_to_close_timeout=DEPLOY_TIMEOUT,
+            heartbeat_timeout=REGION_CALL_HEARTBEAT,
             retry_policy=RETRY,
         )
         if not any(record.target.region == region.name for record in self._status.undo_records):
@@ -495,7 +570,7 @@ class RingRelease:
                         f"`ringctl approve --ring {ring.name} --override-budget --reason ...`",
                     )
                     self._event("ringctl", "budget_exhausted", ring=ring.name, detail=detail)
-                    await workflow.wait_condition(lambda: status.budget_override is not None)
+                    await self._wait(lambda: status.budget_override is not None)
                     break
                 status.state = RingState.HOLDING
                 self._set_state(ReleaseState.HOLDING, f"ring {ring.name}: error budget unknown (missing data); holding")
@@ -503,7 +578,7 @@ class RingRelease:
                     self._event("ringctl", "budget_hold", ring=ring.name, detail=detail)
                 announced = verdict
                 with contextlib.suppress(TimeoutError):
-                    await workflow.wait_condition(lambda: status.budget_override is not None, timeout=interval)
+                    await self._wait(lambda: status.budget_override is not None, timeout=interval)
         finally:
             self._budget_waiting.discard(ring.name)
 
@@ -591,7 +666,7 @@ class RingRelease:
                 retry_policy=GATE_RETRY,
             )
         except ActivityError as error:
-            self._event("ringctl", "gate_error", ring=ring.name, detail=_cause(error))
+            self._event("ringctl", "gate_error", ring=ring.name, detail=self._failure_of(error))
             return None
         status.gate_results = [*status.gate_results, *evaluation.results][-GATE_RESULTS_KEPT:]
         return evaluation
@@ -603,7 +678,7 @@ class RingRelease:
         self._set_state(ReleaseState.HALTED, f"{reason}; waiting for resume, rollback or abort")
         self._event("ringctl", "halt", ring=ring.name, detail=reason)
         self._notify(NotificationEvent.HALTED, f"{self._request.release_id} halted: {reason}", ring=ring.name)
-        await workflow.wait_condition(lambda: self._resume_requested)
+        await self._wait(lambda: self._resume_requested)
         self._resume_requested = False
 
     async def _wait_for_window(self, index: int, ring: Ring) -> None:
@@ -611,11 +686,14 @@ class RingRelease:
         status = self._status.rings[index]
         announced = False
         while status.window_override is None:
-            check = await workflow.execute_local_activity(
-                check_window,
-                CheckWindowInput(schedule=ring.schedule, now=workflow.now()),
-                start_to_close_timeout=WINDOW_CHECK_TIMEOUT,
-            )
+            try:
+                check = await workflow.execute_local_activity(
+                    check_window,
+                    CheckWindowInput(schedule=ring.schedule, now=workflow.now()),
+                    start_to_close_timeout=WINDOW_CHECK_TIMEOUT,
+                )
+            except ActivityError as error:
+                raise RingFailed(f"deployment window check failed: {self._failure_of(error)}") from error
             if check.open:
                 if announced:
                     self._event("ringctl", "window_open", ring=ring.name)
@@ -632,13 +710,14 @@ class RingRelease:
                 announced = True
             timeout = max(check.opens_at - workflow.now(), timedelta(seconds=1)) if check.opens_at else None
             with contextlib.suppress(TimeoutError):
-                await workflow.wait_condition(lambda: status.window_override is not None, timeout=timeout)
+                await self._wait(lambda: status.window_override is not None, timeout=timeout)
         status.waiting_until = None
 
     async def _checkpoint(self) -> None:
-        """Block here while the release is paused."""
+        """Before anything new starts: stop for good after a rollback or abort; block while paused."""
+        self._stop_if_interrupted()
         if self._paused:
-            await workflow.wait_condition(lambda: not self._paused)
+            await self._wait(lambda: not self._paused)
 
     # -- rollback ----------------------------------------------------------------
 
@@ -675,6 +754,7 @@ class RingRelease:
                 RegionActivities.rollback,
                 RollbackInput(undo=undo),
                 start_to_close_timeout=ROLLBACK_TIMEOUT,
+                heartbeat_timeout=REGION_CALL_HEARTBEAT,
                 retry_policy=ROLLBACK_RETRY,
             )
         except ActivityError as error:
@@ -700,6 +780,9 @@ class RingRelease:
             status.image = self._request.image
 
     def _set_state(self, state: ReleaseState, reason: str) -> None:
+        winding_down = self._interrupted and not (state.is_final or state in _INTERRUPT_STATES)
+        if winding_down and workflow.patched(PATCH_INTERRUPTS_WIN):
+            return  # progress after an accepted rollback or abort: keep showing that
         self._state = state
         self._status.reason = reason
         if state in (ReleaseState.COMPLETED, ReleaseState.ABORTED, ReleaseState.FAILED):
@@ -708,7 +791,8 @@ class RingRelease:
 
     def _publish(self) -> None:
         """Mirror the visible state into the status and the search attributes."""
-        visible = ReleaseState.PAUSED if self._paused and not self._state.is_final else self._state
+        paused = self._paused and not self._state.is_final and not self._interrupted
+        visible = ReleaseState.PAUSED if paused else self._state
         self._status.state = visible
         self._status.paused = self._paused
         self._status.updated_at = workflow.now()
@@ -717,13 +801,6 @@ class RingRelease:
             return  # nothing new to index (runs started before this change upsert every time)
         self._published = published
         workflow.upsert_search_attributes([SA_STATE.value_set(published[0]), SA_RING.value_set(published[1])])
-
-    def _state_text(self) -> str:
-        if isinstance(self._interrupt, RollbackRequest) and not self._state.is_final:
-            return "rolling back"
-        if isinstance(self._interrupt, AbortRequest) and not self._state.is_final:
-            return "aborting"
-        return str(self._state)
 
     def _event(
         self, actor: str, action: str, ring: str | None = None, region: str | None = None, detail: str = ""
@@ -784,7 +861,9 @@ class RingRelease:
         """Give queued notifications a bounded time to go out before the workflow closes."""
         if self._deliveries:
             try:
-                await workflow.wait_condition(lambda: not self._deliveries, timeout=NOTIFY_FLUSH)
+                await workflow.wait_condition(
+                    lambda: not self._deliveries or self._rollback_pending, timeout=NOTIFY_FLUSH
+                )
             except TimeoutError:
                 workflow.logger.warning("closing with %d webhook queues not delivered", len(self._deliveries))
 

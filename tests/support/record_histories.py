@@ -21,7 +21,15 @@ from ringctl.releases import start_release
 from tests.conftest import sandbox_worker
 from tests.support.plans import SERVICE, make_plan, region, ring
 from tests.support.webhook_receiver import WebhookReceiver
-from workflows.models import ApproveRequest, PauseRequest, ReleaseState, ResumeRequest, RingState
+from workflows.models import (
+    AbortRequest,
+    ApproveRequest,
+    PauseRequest,
+    ReleaseState,
+    ResumeRequest,
+    RingState,
+    RollbackRequest,
+)
 from workflows.ring_release import RingRelease
 
 HISTORIES = Path(__file__).resolve().parent.parent / "histories"
@@ -88,6 +96,28 @@ async def _human_control(client: Client, queue: str) -> WorkflowHandle:  # type:
     return handle
 
 
+async def _rollback_during_gate_evaluation(client: Client, queue: str) -> WorkflowHandle:  # type: ignore[type-arg]
+    handle = await start_release(
+        client, make_plan(), service=SERVICE, version="1.0.4", started_by="ci", task_queue=queue
+    )
+    await _until(handle, lambda s: s.rings[1].state is RingState.BAKING)
+    await asyncio.sleep(0.5)  # an evaluation (2 s per measurement) is in flight
+    await handle.execute_update(RingRelease.rollback, RollbackRequest(by="oncall", reason="bad"))
+    return handle
+
+
+async def _rollback_racing_abort(client: Client, queue: str) -> WorkflowHandle:  # type: ignore[type-arg]
+    handle = await start_release(
+        client, make_plan(), service=SERVICE, version="1.0.5", started_by="ci", task_queue=queue
+    )
+    await _until(handle, lambda s: s.rings[1].state is RingState.BAKING)
+    await asyncio.gather(  # both in one workflow task: the rollback runs after the abort, in the same run
+        handle.execute_update(RingRelease.abort, AbortRequest(by="oncall", reason="stop")),
+        handle.execute_update(RingRelease.rollback, RollbackRequest(by="oncall", reason="undo after all")),
+    )
+    return handle
+
+
 _RECEIVER = WebhookReceiver()
 
 
@@ -103,6 +133,9 @@ async def main() -> None:
                 _gate_failure_rollback,
                 Scenario(bad_gates={"us-east-1": {ANY_VERSION}}),
             ),
+            # Recorded after PATCH_INTERRUPTS_WIN: rollback and abort win over an activity in flight.
+            "rollback_during_gate_evaluation": (_rollback_during_gate_evaluation, Scenario(delays={"gates": 2})),
+            "rollback_racing_abort": (_rollback_racing_abort, Scenario(delays={"gates": 1})),
         }
         _RECEIVER.start()
         for name, (scenario, script) in scenarios.items():

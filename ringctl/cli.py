@@ -1,7 +1,8 @@
 """The ``ringctl`` command line: validate plans, start and steer releases, run the worker, demo.
 
 Exit codes: 0 success; 1 refused command or invalid plan; 2 usage error;
-3 a release waited on with ``--wait`` ended without completing.
+3 a release waited on with ``--wait`` ended without completing; 4 Temporal or a worker did
+not take the command in time (nothing was applied, and it never will be: safe to retry).
 """
 
 from __future__ import annotations
@@ -15,21 +16,26 @@ from functools import wraps
 from typing import Any, TypeVar
 
 import click
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
 from ringctl.connection import ConnectionOptions, connect
 from ringctl.constants import TASK_QUEUE
-from ringctl.errors import PlanError, RingctlError
+from ringctl.errors import PlanError, RingctlError, UnavailableError
 from ringctl.identity import ACTOR_ENV, current_actor
 from ringctl.log import configure_logging
 from ringctl.plan import Plan
 from ringctl.planfile import DEFAULT_PLAN, load_plan
 from ringctl.render import render_status
+from ringctl.timescale import MAX_SPEED
 from workflows.models import AbortRequest, ApproveRequest, PauseRequest, ReleaseState, ResumeRequest
 from workflows.ring_release import RingRelease
 
 EXIT_REFUSED = 1
+#: Temporal or a worker did not take the command in time: nothing was applied, safe to retry.
+EXIT_UNAVAILABLE = 4
 EXIT_NOT_COMPLETED = 3
+#: ``--speed``: how many times faster than written a plan's waits run (:mod:`ringctl.timescale`).
+SPEED = click.FloatRange(1.0, MAX_SPEED)
 
 T = TypeVar("T")
 
@@ -50,11 +56,20 @@ def _connection_options(func: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(
         address: str | None, namespace: str | None, api_key: str | None, tls: bool | None, actor: str | None, **kw: Any
     ) -> Any:
+        if actor is not None and not actor.strip():
+            raise click.BadParameter("must not be empty", param_hint="--as")
         kw["connection"] = ConnectionOptions(address=address, namespace=namespace, api_key=api_key, tls=tls)
         kw["actor"] = current_actor(actor)
         return func(**kw)
 
     return wrapper
+
+
+def _nonblank_reason(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """``--reason`` callback: a given reason must say something (it is recorded in the audit log)."""
+    if value is not None and not value.strip():
+        raise click.BadParameter("must not be empty", ctx=ctx, param=param)
+    return value
 
 
 async def _client(connection: ConnectionOptions, actor: str) -> Any:
@@ -73,7 +88,7 @@ def cli(log_json: bool | None, log_level: str) -> None:
 
 
 @cli.command()
-@click.argument("file", default=DEFAULT_PLAN, type=click.Path(dir_okay=False))
+@click.argument("file", default=DEFAULT_PLAN, type=click.Path())
 @click.option("--check-queries", is_flag=True, help="Also have Prometheus parse every templated query.")
 @click.option("--prometheus-url", help="Prometheus to ask (default: the plan's prometheus.url).")
 def validate(file: str, check_queries: bool, prometheus_url: str | None) -> None:
@@ -123,6 +138,13 @@ def release() -> None:
 @click.option("--plan", "plan_file", default=DEFAULT_PLAN, show_default=True, help="Plan file.")
 @click.option("--task-queue", default=TASK_QUEUE, show_default=True, hidden=True)
 @click.option("--wait", is_flag=True, help="Wait for the end; exit 0 only if the release completed.")
+@click.option(
+    "--speed",
+    type=SPEED,
+    default=1.0,
+    show_default=True,
+    help="Run the plan's bakes, evaluation intervals and rollout timeouts N times faster (demos, tests; recorded).",
+)
 @_connection_options
 def release_start(
     service: str,
@@ -131,18 +153,31 @@ def release_start(
     plan_file: str,
     task_queue: str,
     wait: bool,
+    speed: float,
     connection: ConnectionOptions,
     actor: str,
 ) -> None:
     """Start a release; prints its id."""
     from ringctl.releases import release_id_for, start_release
+    from ringctl.versions import check_version
 
+    try:
+        check_version(version)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--version") from None
     plan = load_plan(plan_file)
 
     async def go() -> ReleaseState | None:
         client = await _client(connection, actor)
         handle = await start_release(
-            client, plan, service=service, version=version, image=image, started_by=actor, task_queue=task_queue
+            client,
+            plan,
+            service=service,
+            version=version,
+            image=image,
+            started_by=actor,
+            task_queue=task_queue,
+            speed=speed,
         )
         release_id = release_id_for(service, version)
         click.echo(release_id)
@@ -206,6 +241,10 @@ def approve(
 
     from ringctl.releases import get_status, send
     from ringctl.signing import ApprovalClaim, load_private_key, sign_claim
+
+    if (override_budget or override_window) and not reason.strip():
+        flag = "--override-budget" if override_budget else "--override-window"
+        raise click.BadParameter(f"must say why, with {flag}", param_hint="--reason")
 
     async def go() -> None:
         client = await _client(connection, actor)
@@ -271,7 +310,7 @@ def keys_generate(name: str, directory: str) -> None:
 @cli.command()
 @click.argument("release", required=False)
 @click.option("--service", help="Roll back this service's latest release (instead of RELEASE).")
-@click.option("--reason", required=True, help="Why (recorded).")
+@click.option("--reason", required=True, callback=_nonblank_reason, help="Why (recorded).")
 @_connection_options
 def rollback(release: str | None, service: str | None, reason: str, connection: ConnectionOptions, actor: str) -> None:
     """Roll back every region RELEASE changed, in reverse ring order.
@@ -299,7 +338,7 @@ pause = click.option("--reason", default="", help="Why (recorded).")(
 resume = click.option("--reason", default="", help="Why (recorded).")(
     _command("resume", RingRelease.resume, ResumeRequest, "Resume a paused RELEASE, or retry its halted ring.")
 )
-abort = click.option("--reason", required=True, help="Why (recorded).")(
+abort = click.option("--reason", required=True, callback=_nonblank_reason, help="Why (recorded).")(
     _command("abort", RingRelease.abort, AbortRequest, "End RELEASE where it is, without rolling back.")
 )
 
@@ -407,6 +446,13 @@ def _print_list(connection: ConnectionOptions, actor: str, service: str | None, 
     default=None,
     help="Activities run at once (regions deployed or rolled back in parallel, across releases). [default: 200]",
 )
+@click.option(
+    "--sandbox-state",
+    envvar="RINGCTL_SANDBOX_STATE",
+    type=click.Path(file_okay=False),
+    help="Directory of the sandbox providers' simulated regions (sandbox.db) and scenario.json, created if "
+    "missing [RINGCTL_SANDBOX_STATE; default: ${XDG_STATE_HOME:-~/.local/state}/ringctl/sandbox].",
+)
 @_connection_options
 def worker(
     deploy_target: str,
@@ -414,19 +460,32 @@ def worker(
     kubeconfig: str | None,
     task_queue: str,
     activity_threads: int | None,
+    sandbox_state: str | None,
     connection: ConnectionOptions,
     actor: str,
 ) -> None:
     """Run a worker that executes releases."""
-    from ringctl.providers import make_providers
+    from pathlib import Path
+
+    from click.core import ParameterSource
+
+    from ringctl.providers import check_kubeconfig, default_sandbox_state, make_providers
     from ringctl.worker import ACTIVITY_THREADS, build_worker, ensure_search_attributes
 
+    from_flag = click.get_current_context().get_parameter_source("kubeconfig") is ParameterSource.COMMANDLINE
+    if kubeconfig and (from_flag or deploy_target == "kubernetes"):
+        check_kubeconfig(kubeconfig, "--kubeconfig" if from_flag else "KUBECONFIG")
+    state = Path(sandbox_state) if sandbox_state else default_sandbox_state()
+    sandbox = f"; sandbox state {state}" if "sandbox" in (deploy_target, metrics_source) else ""
+
     async def go() -> None:
-        client = await _client(connection, actor)
-        await ensure_search_attributes(client)
-        target, source = make_providers(deploy_target, metrics_source, kubeconfig=kubeconfig)
-        click.echo(f"worker polling task queue {task_queue!r} ({deploy_target}, {metrics_source})", err=True)
+        target, source = make_providers(deploy_target, metrics_source, kubeconfig=kubeconfig, sandbox_state=state)
         try:
+            client = await _client(connection, actor)
+            await ensure_search_attributes(client)
+            click.echo(
+                f"worker polling task queue {task_queue!r} ({deploy_target}, {metrics_source}{sandbox})", err=True
+            )
             threads = activity_threads or ACTIVITY_THREADS
             await build_worker(client, target, source, task_queue=task_queue, activity_threads=threads).run()
         finally:
@@ -438,15 +497,32 @@ def worker(
 
 
 @cli.command()
-@click.option("--fail-region", help="Make the new version unhealthy in this region, to show an automatic rollback.")
+@click.option(
+    "--fail-region",
+    help="Make the new version breach its gates in this region: a rollback ring rolls back by itself; "
+    "a halt ring halts and the demo acts as on-call (rollback).",
+)
 @click.option("--plan", "plan_file", default=None, help="Plan file (default: the shipped example).")
-@click.option("--bake", default="3s", show_default=True, help="Bake time used for every ring in the demo.")
-@click.option("--keep-running", is_flag=True, help="Keep the Temporal server and UI up after the release ends.")
-def demo(fail_region: str | None, plan_file: str | None, bake: str, keep_running: bool) -> None:
-    """Run a local Temporal server, a sandbox worker and one release of the example plan."""
+@click.option(
+    "--speed",
+    type=SPEED,
+    default=1800.0,  # ringctl.demo.DEFAULT_SPEED
+    show_default=True,
+    help="Run the plan's bakes, evaluation intervals and rollout timeouts N times faster (release start --speed).",
+)
+@click.option(
+    "--keep-running",
+    is_flag=True,
+    help="Keep the server, worker and UI up afterwards; leave a halted release to you (Ctrl-C ends).",
+)
+def demo(fail_region: str | None, plan_file: str | None, speed: float, keep_running: bool) -> None:
+    """Run a local Temporal server, a sandbox worker and one release of the example plan.
+
+    Exit code 0 if the release ended as scripted (completed; rolled back with --fail-region), else 3.
+    """
     from ringctl.demo import run_demo
 
-    _run(run_demo(plan_file=plan_file, fail_region=fail_region, bake=bake, keep_running=keep_running))
+    sys.exit(_run(run_demo(plan_file=plan_file, fail_region=fail_region, speed=speed, keep_running=keep_running)))
 
 
 def main() -> None:
@@ -477,10 +553,16 @@ def _main() -> int:
         for problem in exc.problems:
             click.echo(f"{exc.path}: {problem}", err=True)
         return EXIT_REFUSED
+    except UnavailableError as exc:
+        click.echo(f"error: {exc}", err=True)
+        return EXIT_UNAVAILABLE
     except RingctlError as exc:
         click.echo(f"error: {exc}", err=True)
         return EXIT_REFUSED
     except RPCError as exc:
+        if exc.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED):
+            click.echo(f"error: Temporal did not answer: {exc.message}", err=True)
+            return EXIT_UNAVAILABLE
         click.echo(f"error: Temporal refused the call: {exc.message}", err=True)
         return EXIT_REFUSED
     except KeyboardInterrupt:

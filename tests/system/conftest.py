@@ -1,0 +1,73 @@
+"""The system tier: one Temporal dev server process per session, `ringctl worker` processes, the CLI.
+
+Each test gets its own task queue, its own sandbox state directory and its own
+worker process, so nothing of one test's worker serves another's release;
+releases a test leaves behind are terminated afterwards.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from ringctl.binaries import find_binary
+from ringctl.constants import workflow_id_for
+from tests.support.processes import Operator, TemporalServer, Worker
+
+#: The services of the shipped rings.yaml.
+SERVICES = ("checkout", "payments")
+
+
+@pytest.fixture(scope="session")
+def temporal_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TemporalServer]:
+    """A ``temporal server start-dev`` process shared by the session's system tests."""
+    server = TemporalServer(tmp_path_factory.mktemp("temporal")).start()
+    yield server
+    server.stop()
+
+
+@dataclass
+class Stack:
+    """What one system test works with: the server, its worker(s), and the operator's CLI."""
+
+    server: TemporalServer
+    task_queue: str
+    directory: Path
+    cli: Operator
+    workers: list[Worker]
+
+    @property
+    def state_dir(self) -> Path:
+        """The sandbox providers' state, shared by every worker of this test (like one real fleet)."""
+        return self.directory / "sandbox"
+
+    def worker(self, *args: str) -> Worker:
+        """Start another ``ringctl worker`` process on this test's task queue."""
+        log = self.directory / f"worker-{len(self.workers) + 1}.log"
+        worker = Worker(self.server.address, self.task_queue, self.state_dir, log, args).start()
+        self.workers.append(worker)
+        return worker
+
+
+@pytest.fixture
+def stack(temporal_server: TemporalServer, tmp_path: Path) -> Iterator[Stack]:
+    """A task queue of this test's own on the session's server; no worker until the test starts one."""
+    task_queue = f"system-{uuid.uuid4()}"
+    result = Stack(temporal_server, task_queue, tmp_path, Operator(temporal_server.address, task_queue), [])
+    result.state_dir.mkdir()
+    yield result
+    for worker in result.workers:
+        worker.stop()
+    temporal = find_binary("temporal")
+    for service in SERVICES:
+        subprocess.run(
+            [temporal, "workflow", "terminate", "--workflow-id", workflow_id_for(service)]
+            + ["--address", temporal_server.address, "--reason", "test cleanup"],
+            capture_output=True,
+            timeout=20,
+        )

@@ -129,3 +129,9 @@ def test_cli_defaults_and_refusals() -> None:
     assert refused.returncode == 1
     assert "--fail-region 'nowhere' is not a region of the plan" in refused.stderr
     assert run_demo("--speed", "0", timeout=60).returncode == 2
+
+
+def test_the_packaged_plan_is_the_shipped_rings_yaml() -> None:
+    """The demo (and installed users) get the repository's rings.yaml byte for byte, never a drifted copy."""
+    root = Path(__file__).resolve().parents[1]
+    assert (root / "ringctl" / "data" / "rings.yaml").read_bytes() == (root / "rings.yaml").read_bytes()

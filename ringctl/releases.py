@@ -7,6 +7,7 @@ meant for a person; nothing is changed when a command is refused.
 from __future__ import annotations
 
 import asyncio
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -48,6 +49,8 @@ from workflows.ring_release import RingRelease
 COMMAND_DEADLINE = timedelta(seconds=4)
 #: How long the CLI waits for a command's answer: the deadline, plus room for the reply and clock skew.
 COMMAND_WAIT = timedelta(seconds=5.5)
+#: Pause before an Update the workflow was not ready for is sent again.
+UPDATE_RETRY = timedelta(milliseconds=200)
 #: How long a status query waits for a worker.
 QUERY_TIMEOUT = timedelta(seconds=5)
 #: Calls the Temporal server answers by itself.
@@ -183,9 +186,7 @@ async def send(client: Client, release: str, update: Any, command: Command) -> C
         failing = await failing_workflow_task(handle)
         if failing is not None:
             raise UnavailableError(f"{release}: not applied: {failing}")
-        result: CommandResult = await asyncio.wait_for(
-            handle.execute_update(update, command), COMMAND_WAIT.total_seconds()
-        )
+        result = await asyncio.wait_for(_deliver(handle, update, command), COMMAND_WAIT.total_seconds())
     except WorkflowUpdateFailedError as exc:
         raise ReleaseError(f"{release}: refused: {_cause(exc)}") from None
     except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
@@ -198,6 +199,22 @@ async def send(client: Client, release: str, update: Any, command: Command) -> C
             raise _ReleaseEnded(f"{release}: refused: {await _ended(handle)}") from None
         raise ReleaseError(f"{release}: {exc.message}") from None
     return result
+
+
+async def _deliver(handle: WorkflowHandle[Any, Any], update: Any, command: Command) -> CommandResult:
+    """Send the Update until the workflow takes it: a workflow task that failed or was discarded
+    while the command arrived (Temporal's "workflow not ready") lost nothing and is retried, under
+    one update id so the command applies at most once; the caller bounds the whole by its deadline.
+    """
+    update_id = str(uuid.uuid4())
+    while True:
+        try:
+            result: CommandResult = await handle.execute_update(update, command, id=update_id)
+            return result
+        except RPCError as exc:
+            if exc.status is not RPCStatusCode.FAILED_PRECONDITION:
+                raise
+            await asyncio.sleep(UPDATE_RETRY.total_seconds())
 
 
 async def rollback_release(client: Client, release: str, *, by: str, reason: str) -> CommandResult:

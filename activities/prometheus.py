@@ -9,6 +9,10 @@ error, a timeout, a refused connection - becomes ``Measurement.error``, so the
 shared :func:`~activities.gates.judge` applies the gate's ``missing_data``
 policy. One ``httpx.AsyncClient`` per Prometheus base URL is created on first
 use and reused until :meth:`PrometheusSource.aclose`.
+
+A source made with ``url=`` (``ringctl worker --prometheus-url``) sends every
+query there, whatever URL the plan names for the region: for a worker outside
+the plan's network, or one reading a central Thanos or Mimir.
 """
 
 from __future__ import annotations
@@ -55,11 +59,18 @@ class PrometheusSource:
         *,
         transport: httpx.AsyncBaseTransport | None = None,
         headers: dict[str, str] | None = None,
+        url: str | None = None,
     ) -> None:
-        """Create a source; ``timeout`` bounds each query, ``transport`` replaces the network (tests)."""
+        """Create a source; ``timeout`` bounds each query, ``transport`` replaces the network (tests).
+
+        ``url``, when given, is queried for every region instead of the URL each call names.
+        """
         seconds = timeout.total_seconds() if isinstance(timeout, timedelta) else float(timeout)
         if seconds <= 0:
             raise ValueError(f"timeout must be greater than 0, got {seconds:g}s")
+        if url is not None and not url.startswith(("http://", "https://")):
+            raise ValueError(f"Prometheus URL must start with http:// or https://, got {url!r}")
+        self._override = url
         self._timeout = seconds
         self._transport = transport
         self._headers = headers or {}
@@ -71,8 +82,14 @@ class PrometheusSource:
         """Seconds each query may take."""
         return self._timeout
 
+    @property
+    def url(self) -> str | None:
+        """The Prometheus every query goes to whatever the plan names, or ``None`` (the plan's URLs)."""
+        return self._override
+
     async def measure(self, gate: Gate, region: Region, variables: dict[str, str], url: str) -> Measurement:
-        """Measure ``gate`` in ``region`` at ``url``; failures are reported in ``Measurement.error``."""
+        """Measure ``gate`` in ``region`` at ``url`` (or the override); failures go into ``Measurement.error``."""
+        url = self._override or url
         query = render_query(gate.query, variables)
         samples_query = render_query(gate.samples_query, variables) if gate.samples_query else None
         bound = log.bind(gate=gate.name, region=region.name, prometheus=url)
@@ -102,7 +119,9 @@ class PrometheusSource:
         Uses the first of :data:`CHECK_PATHS` the server has (Debian's 2.42 has
         ``format_query``, not ``parse_query``). Raises
         :class:`~ringctl.errors.TransientError` when Prometheus cannot be asked.
+        The override URL, if any, replaces ``url``.
         """
+        url = self._override or url
         key = _base(url)
         client = self._client(url)
         paths = [self._check_paths[key]] if key in self._check_paths else list(CHECK_PATHS)

@@ -453,6 +453,11 @@ def _print_list(connection: ConnectionOptions, actor: str, service: str | None, 
     help="Directory of the sandbox providers' simulated regions (sandbox.db) and scenario.json, created if "
     "missing [RINGCTL_SANDBOX_STATE; default: ${XDG_STATE_HOME:-~/.local/state}/ringctl/sandbox].",
 )
+@click.option(
+    "--prometheus-url",
+    envvar="RINGCTL_PROMETHEUS_URL",
+    help="Query this Prometheus (or Thanos) for every region, whatever URLs the plan names [RINGCTL_PROMETHEUS_URL].",
+)
 @_connection_options
 def worker(
     deploy_target: str,
@@ -461,6 +466,7 @@ def worker(
     task_queue: str,
     activity_threads: int | None,
     sandbox_state: str | None,
+    prometheus_url: str | None,
     connection: ConnectionOptions,
     actor: str,
 ) -> None:
@@ -477,15 +483,22 @@ def worker(
         check_kubeconfig(kubeconfig, "--kubeconfig" if from_flag else "KUBECONFIG")
     state = Path(sandbox_state) if sandbox_state else default_sandbox_state()
     sandbox = f"; sandbox state {state}" if "sandbox" in (deploy_target, metrics_source) else ""
+    if metrics_source != "prometheus":
+        if prometheus_url and click.get_current_context().get_parameter_source("prometheus_url") is (
+            ParameterSource.COMMANDLINE
+        ):
+            raise click.UsageError("--prometheus-url needs --metrics-source prometheus")
+        prometheus_url = None  # from the environment: meant for Prometheus workers only
+    metrics = f"{metrics_source} at {prometheus_url} for every region" if prometheus_url else metrics_source
 
     async def go() -> None:
-        target, source = make_providers(deploy_target, metrics_source, kubeconfig=kubeconfig, sandbox_state=state)
+        target, source = make_providers(
+            deploy_target, metrics_source, kubeconfig=kubeconfig, sandbox_state=state, prometheus_url=prometheus_url
+        )
         try:
             client = await _client(connection, actor)
             await ensure_search_attributes(client)
-            click.echo(
-                f"worker polling task queue {task_queue!r} ({deploy_target}, {metrics_source}{sandbox})", err=True
-            )
+            click.echo(f"worker polling task queue {task_queue!r} ({deploy_target}, {metrics}{sandbox})", err=True)
             threads = activity_threads or ACTIVITY_THREADS
             await build_worker(client, target, source, task_queue=task_queue, activity_threads=threads).run()
         finally:

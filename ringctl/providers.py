@@ -14,6 +14,8 @@ from ringctl.errors import RingctlError
 DEFAULT_PROMETHEUS_TIMEOUT = 30.0
 #: Environment variable naming the sandbox providers' state directory (``--sandbox-state``).
 SANDBOX_STATE_ENV = "RINGCTL_SANDBOX_STATE"
+#: Environment variable naming the Prometheus queried for every region (``--prometheus-url``).
+PROMETHEUS_URL_ENV = "RINGCTL_PROMETHEUS_URL"
 
 
 def default_sandbox_state() -> Path:
@@ -29,6 +31,7 @@ def make_providers(
     kubeconfig: str | None = None,
     prometheus_timeout: float = DEFAULT_PROMETHEUS_TIMEOUT,
     sandbox_state: Path | None = None,
+    prometheus_url: str | None = None,
 ) -> tuple[DeployTarget, MetricsSource]:
     """Build the deploy target and metrics source named by the worker's flags.
 
@@ -36,7 +39,8 @@ def make_providers(
     providers share one simulated world, kept in the ``sandbox_state`` directory
     (created if missing; ``None``: in memory) and scripted by its ``scenario.json``.
     The Prometheus source keeps one HTTP client per Prometheus URL; close it
-    with ``await source.aclose()``.
+    with ``await source.aclose()``. ``prometheus_url`` (``--prometheus-url``)
+    is queried for every region instead of the URLs the plan names.
     """
     from activities.sandbox import SandboxDeployTarget, SandboxMetricsSource, SandboxWorld
 
@@ -59,7 +63,10 @@ def make_providers(
     if metrics_source == "prometheus":
         from activities.prometheus import PrometheusSource
 
-        source = PrometheusSource(timeout=prometheus_timeout)
+        try:
+            source = PrometheusSource(timeout=prometheus_timeout, url=prometheus_url)
+        except ValueError as exc:
+            raise RingctlError(f"--prometheus-url: {exc}") from exc
     elif metrics_source == "sandbox" and world is not None:
         source = SandboxMetricsSource(world)
     else:

@@ -24,6 +24,7 @@ from activities.gates import judge, render_query
 from activities.models import GateDecision, Measurement
 from activities.prometheus import PrometheusSource
 from ringctl.plan import Gate, Region
+from ringctl.providers import make_providers
 from tests.support.prometheus_server import PrometheusServer, find_prometheus, prometheus_version
 from tests.support.traffic import TrafficSimulator
 
@@ -399,3 +400,22 @@ def test_timeout_must_be_positive() -> None:
     with pytest.raises(ValueError):
         PrometheusSource(timeout=0)
     assert math.isclose(PrometheusSource().timeout, 10.0)
+
+
+async def test_override_url_is_queried_for_every_region() -> None:
+    seen: list[str] = []
+
+    async def handle(request: httpx.Request) -> httpx.Response:
+        seen.append(f"{request.url.host}{request.url.path}")
+        return answer("scalar", [1.0, "0"])
+
+    _, made = make_providers("sandbox", "prometheus", prometheus_url="http://thanos.test:10902")
+    assert isinstance(made, PrometheusSource) and made.url == "http://thanos.test:10902"
+    async with PrometheusSource(transport=httpx.MockTransport(handle), url="http://thanos.test:10902") as src:
+        for plan_url in (URL, "http://prometheus.staging.internal:9090"):
+            assert (await src.measure(gate("error-ratio"), REGION, variables(HEALTHY), plan_url)).error is None
+        assert await src.check_query("up", URL) is None
+        assert len(src._clients) == 1
+    assert seen == ["thanos.test/api/v1/query"] * 4 + ["thanos.test/api/v1/parse_query"]
+    with pytest.raises(ValueError, match="http://"):
+        PrometheusSource(url="thanos.test:10902")

@@ -110,7 +110,12 @@ class TemporalServer:
 
 @dataclass
 class Worker:
-    """A ``ringctl worker`` process with the sandbox providers, keeping their state in ``state_dir``."""
+    """A ``ringctl worker`` process with the sandbox providers, keeping their state in ``state_dir``.
+
+    ``providers``, if given, replaces the sandbox provider arguments (``--deploy-target sandbox
+    --metrics-source sandbox --sandbox-state STATE_DIR``), e.g. ``("--deploy-target", "kubernetes",
+    "--kubeconfig", FILE, "--metrics-source", "sandbox", "--sandbox-state", DIR)``.
+    """
 
     address: str
     task_queue: str
@@ -118,6 +123,13 @@ class Worker:
     log_path: Path
     args: tuple[str, ...] = ()
     process: subprocess.Popen[bytes] | None = None
+    providers: tuple[str, ...] | None = None
+
+    def provider_args(self) -> tuple[str, ...]:
+        """The provider arguments this worker is started with."""
+        if self.providers is not None:
+            return self.providers
+        return ("--deploy-target", "sandbox", "--metrics-source", "sandbox", "--sandbox-state", str(self.state_dir))
 
     def start(self) -> Worker:
         """Start the worker and wait until it polls its task queue."""
@@ -127,12 +139,7 @@ class Worker:
             [
                 RINGCTL,
                 "worker",
-                "--deploy-target",
-                "sandbox",
-                "--metrics-source",
-                "sandbox",
-                "--sandbox-state",
-                str(self.state_dir),
+                *self.provider_args(),
                 "--task-queue",
                 self.task_queue,
                 *self.args,

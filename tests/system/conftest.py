@@ -71,3 +71,7 @@ def stack(temporal_server: TemporalServer, tmp_path: Path) -> Iterator[Stack]:
             capture_output=True,
             timeout=20,
         )
+
+
+from tests.support.metrics_bed import metrics_bed  # noqa: E402, F401  (the session fixture)
+from tests.system.fleet_fixture import fleet  # noqa: E402, F401  (the session fixture)

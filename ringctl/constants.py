@@ -16,6 +16,10 @@ SA_STATE = SearchAttributeKey.for_keyword("RingctlState")
 SEARCH_ATTRIBUTES = (SA_SERVICE, SA_VERSION, SA_RING, SA_STATE)
 
 
+#: Failure types of refused commands: refused for what they ask, or because no worker took them in time.
+COMMAND_REJECTED = "CommandRejected"
+COMMAND_EXPIRED = "CommandExpired"
+
 #: ``workflow.patched`` ids, one per behaviour change of ``RingRelease`` that runs in flight may see.
 #: Lifecycle: patched -> deprecate_patch (once no run without the marker can exist) -> removed.
 PATCH_PUBLISH_ON_CHANGE = "publish-search-attributes-on-change"

@@ -25,10 +25,10 @@ from temporalio.common import (
     WorkflowIDConflictPolicy,
     WorkflowIDReusePolicy,
 )
-from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from ringctl.constants import SA_RING, SA_SERVICE, SA_STATE, SA_VERSION, TASK_QUEUE, workflow_id_for
+from ringctl.constants import COMMAND_EXPIRED, SA_RING, SA_SERVICE, SA_STATE, SA_VERSION, TASK_QUEUE, workflow_id_for
 from ringctl.errors import ReleaseError, RingctlError, UnavailableError
 from ringctl.plan import Plan
 from ringctl.reachability import failing_workflow_task, why_no_answer
@@ -188,6 +188,8 @@ async def send(client: Client, release: str, update: Any, command: Command) -> C
             raise UnavailableError(f"{release}: not applied: {failing}")
         result = await asyncio.wait_for(_deliver(handle, update, command), COMMAND_WAIT.total_seconds())
     except WorkflowUpdateFailedError as exc:
+        if isinstance(exc.cause, ApplicationError) and exc.cause.type == COMMAND_EXPIRED:
+            raise UnavailableError(f"{release}: not applied: {exc.cause.message}; retry") from None
         raise ReleaseError(f"{release}: refused: {_cause(exc)}") from None
     except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
         why = await why_no_answer(client, handle, COMMAND_WAIT)

@@ -34,7 +34,14 @@ with workflow.unsafe.imports_passed_through():
     from activities.notify import NotificationEvent, NotifyActivities, NotifyInput, Webhook, notifications_for
     from activities.region import RegionActivities
     from activities.schedule import CheckWindowInput, check_window
-    from ringctl.constants import PATCH_INTERRUPTS_WIN, PATCH_PUBLISH_ON_CHANGE, SA_RING, SA_STATE
+    from ringctl.constants import (
+        COMMAND_EXPIRED,
+        COMMAND_REJECTED,
+        PATCH_INTERRUPTS_WIN,
+        PATCH_PUBLISH_ON_CHANGE,
+        SA_RING,
+        SA_STATE,
+    )
     from ringctl.errors import SigningError
     from ringctl.plan import Gate, OnFailure, Region, Ring
     from ringctl.signing import ApprovalClaim
@@ -101,8 +108,8 @@ class RingFailed(Exception):
     """A ring's rollout or gate failed; the ring's ``on_failure`` decides what happens next."""
 
 
-def _rejected(message: str) -> ApplicationError:
-    return ApplicationError(message, type="CommandRejected", non_retryable=True)
+def _rejected(message: str, kind: str = COMMAND_REJECTED) -> ApplicationError:
+    return ApplicationError(message, type=kind, non_retryable=True)
 
 
 def _cause(error: BaseException) -> str:
@@ -377,7 +384,8 @@ class RingRelease:
             )
         if command.deadline is not None and workflow.now() > command.deadline:
             raise _rejected(
-                f"this command expired at {command.deadline:%H:%M:%S} UTC before a worker took it; it was not applied"
+                f"this command expired at {command.deadline:%H:%M:%S} UTC before a worker took it; it was not applied",
+                COMMAND_EXPIRED,
             )
         if self._state.is_final and not (ended_ok and self._state.can_roll_back):
             raise _rejected(f"release {self._request.release_id} has ended ({self._state})")

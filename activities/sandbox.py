@@ -7,29 +7,22 @@ deployment) with its revision history in SQLite: in memory by default, or in
 process, sees what was deployed. Health is scripted by a :class:`Scenario`,
 given in memory (tests may change it while a release runs) or read from
 ``<state_dir>/scenario.json`` (see :func:`write_scenario`), re-read when that
-file changes.
+file changes; :mod:`activities.sandbox_scenario` defines both, and the scripted
+delays and hung calls (re-exported here).
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
-import os
 import sqlite3
-import tempfile
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
 
 import structlog
-from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat
-from temporalio import activity
-from temporalio.exceptions import CancelledError
 
 from activities.gates import render_query
 from activities.models import (
@@ -41,19 +34,37 @@ from activities.models import (
     Target,
     UndoRecord,
 )
+from activities.sandbox_scenario import (
+    ANY_VERSION,
+    SCENARIO_FILE,
+    SLEEP_STEP,
+    DelayKind,
+    Scenario,
+    sleep_cancellably,
+    take,
+    write_scenario,
+)
 from ringctl.plan import Comparison, Gate, GateKind, Region
+
+__all__ = [
+    "ANY_VERSION",
+    "SCENARIO_FILE",
+    "SLEEP_STEP",
+    "STATE_DB",
+    "DelayKind",
+    "SandboxCall",
+    "SandboxDeployTarget",
+    "SandboxMetricsSource",
+    "SandboxWorld",
+    "Scenario",
+    "sleep_cancellably",
+    "write_scenario",
+]
 
 log = structlog.get_logger(__name__)
 
-#: Matches every version in a :class:`Scenario` entry.
-ANY_VERSION = "*"
-#: The database and the scenario file of a world kept in a state directory.
+#: The database of a world kept in a state directory.
 STATE_DB = "sandbox.db"
-SCENARIO_FILE = "scenario.json"
-#: The kinds of call a scenario can slow down (``Scenario.delays``).
-DelayKind = Literal["deploy", "rollout", "gates", "rollback"]
-#: A slow call sleeps in steps this long (seconds), checking for cancellation between them.
-SLEEP_STEP = 0.05
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS workloads (
@@ -69,74 +80,6 @@ CREATE TABLE IF NOT EXISTS calls (
     id INTEGER PRIMARY KEY AUTOINCREMENT, action TEXT NOT NULL, region TEXT NOT NULL,
     workload TEXT NOT NULL, image TEXT, at TEXT NOT NULL);
 """
-
-
-@dataclass
-class Scenario:
-    """Scripted health: region name -> versions that misbehave there (``"*"`` for all)."""
-
-    bad_rollouts: dict[str, set[str]] = field(default_factory=dict)
-    bad_gates: dict[str, set[str]] = field(default_factory=dict)
-    no_data: dict[str, set[str]] = field(default_factory=dict)
-    #: Regions whose error budget is spent (error-budget gates before a ring breach there).
-    exhausted_budget: set[str] = field(default_factory=set)
-    rollout_polls: int = 1
-    #: Seconds one call takes, per :data:`DelayKind`: a slow provider. ``gates`` is per measurement.
-    delays: dict[str, float] = field(default_factory=dict)
-
-    @staticmethod
-    def matches(table: dict[str, set[str]], region: str, version: str) -> bool:
-        """Whether ``table`` marks ``version`` in ``region``."""
-        versions = table.get(region, set())
-        return version in versions or ANY_VERSION in versions
-
-    def delay(self, kind: DelayKind) -> float:
-        """Seconds a call of ``kind`` takes (0 unless the scenario slows it down)."""
-        return self.delays.get(kind, 0.0)
-
-    def to_json(self) -> dict[str, Any]:
-        """The ``scenario.json`` form of this scenario; ``ValueError`` if a field is out of range."""
-        return _ScenarioFile.model_validate(asdict(self)).model_dump(mode="json")
-
-    @classmethod
-    def from_json(cls, text: str | bytes) -> Scenario:
-        """Parse ``scenario.json`` (every field optional); ``ValueError`` if it is not one."""
-        parsed = _ScenarioFile.model_validate_json(text)
-        return cls(**{name: getattr(parsed, name) for name in _ScenarioFile.model_fields})
-
-
-class _ScenarioFile(BaseModel):
-    """The ``scenario.json`` schema: :class:`Scenario`'s fields, unknown ones refused."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    bad_rollouts: dict[str, set[str]] = {}
-    bad_gates: dict[str, set[str]] = {}
-    no_data: dict[str, set[str]] = {}
-    exhausted_budget: set[str] = set()
-    rollout_polls: int = Field(default=1, ge=1)
-    delays: dict[DelayKind, NonNegativeFloat] = {}
-
-
-def write_scenario(state_dir: str | Path, scenario: Scenario) -> Path:
-    """Write ``scenario`` as ``<state_dir>/scenario.json`` atomically; worlds on that directory pick it up."""
-    directory = Path(state_dir)
-    directory.mkdir(parents=True, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(prefix=".scenario-", suffix=".json", dir=directory)
-    with os.fdopen(fd, "w", encoding="utf-8") as file:
-        json.dump(scenario.to_json(), file, indent=2)
-    path = directory / SCENARIO_FILE
-    os.replace(temporary, path)  # a new inode: readers see the change even within one mtime tick
-    return path
-
-
-def sleep_cancellably(seconds: float) -> None:
-    """Sleep in :data:`SLEEP_STEP` steps; raise ``CancelledError`` once the calling activity is cancelled."""
-    end = time.monotonic() + seconds
-    while (left := end - time.monotonic()) > 0:
-        if activity.in_activity() and activity.is_cancelled():
-            raise CancelledError("sandbox call cancelled")
-        time.sleep(min(left, SLEEP_STEP))
 
 
 @dataclass
@@ -247,9 +190,9 @@ class SandboxWorld:
             rows = self._db.execute("SELECT action, region, image, at, workload FROM calls ORDER BY id").fetchall()
         return [SandboxCall(a, r, i, datetime.fromisoformat(at), w) for a, r, i, at, w in rows]
 
-    def pause(self, kind: DelayKind) -> None:
-        """Take as long as the scenario's delay for ``kind`` (see :func:`sleep_cancellably`)."""
-        sleep_cancellably(self.scenario.delay(kind))
+    def pause(self, kind: DelayKind, region: str = "") -> None:
+        """Take as long as the scenario's delay for ``kind``; past its request timeout, ``TransientError``."""
+        take(self.scenario, kind, region)
 
     def close(self) -> None:
         """Close the database; the world is unusable afterwards. Closing twice is fine."""
@@ -326,8 +269,8 @@ class SandboxDeployTarget:
         Like the Kubernetes target, a retry of a deploy an earlier attempt of the
         same release applied returns that attempt's undo record (``changed=True``).
         """
-        self.world.pause("deploy")
         target = request.target
+        self.world.pause("deploy", target.region)
         with self.world._transaction() as db:
             now = self.world._load(db, target)
             if now.image == request.image:
@@ -346,11 +289,12 @@ class SandboxDeployTarget:
                 previous_revision=now.revision,
             )
             self.world._store(db, target, new, action="deploy")
+        self.world.pause("after_deploy", target.region)  # applied; the answer is late, or lost with the worker
         return UndoRecord.of(request, now.image, now.revision, changed=True)
 
     def rollout_status(self, target: Target) -> RolloutStatus:
         """Complete after ``scenario.rollout_polls`` polls, or failed if the scenario says so."""
-        self.world.pause("rollout")
+        self.world.pause("rollout", target.region)
         scenario = self.world.scenario
         with self.world._transaction() as db:
             workload = self.world._load(db, target)
@@ -364,14 +308,15 @@ class SandboxDeployTarget:
 
     def rollback(self, undo: UndoRecord) -> RollbackResult:
         """Put the recorded previous image back; a no-op if it is already there."""
-        self.world.pause("rollback")
         target, previous = undo.target, undo.previous_image
+        self.world.pause("rollback", target.region)
         with self.world._transaction() as db:
             now = self.world._load(db, target)
             if not undo.changed or previous is None or now.image == previous:
                 return RollbackResult(region=target.region, changed=False, image=now.image, message="already there")
             restored = _Workload(target.region, previous, _tag(previous), now.revision + 1)
             self.world._store(db, target, restored, action="rollback")
+        self.world.pause("after_rollback", target.region)  # restored; the answer is late, or lost with the worker
         return RollbackResult(region=target.region, changed=True, image=previous)
 
 

@@ -17,6 +17,9 @@ from activities.providers import MetricsSource
 from ringctl.durations import format_duration
 from ringctl.plan import Gate, GateKind, MissingData, Region
 
+#: Seconds between heartbeats while an evaluation's queries run (the workflow's heartbeat timeout is a few of these).
+HEARTBEAT_EVERY = 1.0
+
 _MISSING = {
     MissingData.FAIL: GateDecision.FAIL,
     MissingData.HOLD: GateDecision.HOLD,
@@ -166,8 +169,19 @@ class GateActivities:
             )
 
         pairs = [(gate, region) for region in request.regions for gate in request.gates]
-        results = await asyncio.gather(*(one(gate, region) for gate, region in pairs))
+        beating = asyncio.create_task(_heartbeat_until_cancelled(request.ring))
+        try:
+            results = await asyncio.gather(*(one(gate, region) for gate, region in pairs))
+        finally:
+            beating.cancel()
         return GateEvaluation(results=list(results), decision=combine([r.decision for r in results]))
+
+
+async def _heartbeat_until_cancelled(ring: str) -> None:
+    """Heartbeat every :data:`HEARTBEAT_EVERY` seconds, so a worker lost mid-evaluation is noticed in seconds."""
+    while True:
+        activity.heartbeat(ring)
+        await asyncio.sleep(HEARTBEAT_EVERY)
 
 
 def _promql_duration(seconds: float) -> str:

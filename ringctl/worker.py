@@ -29,6 +29,11 @@ log = structlog.get_logger(__name__)
 #: (bench/RESULTS.md: 32 threads rolled 100 regions back in waves of 32).
 ACTIVITY_THREADS = 200
 
+#: How long Temporal keeps a release's workflow tasks on the worker that last ran it before any worker
+#: may take them. The SDK default (10 s) is how long a release stalls after its worker dies; a live but
+#: busy worker that misses this only costs a replay on the worker that takes the task instead.
+STICKY_QUEUE_TIMEOUT = timedelta(seconds=2)
+
 #: The workflow sandbox, passing through ``cryptography`` (used by approval validators to verify
 #: signatures): its native extension must be loaded once per process, never re-imported per sandbox.
 WORKFLOW_RUNNER = SandboxedWorkflowRunner(
@@ -69,6 +74,7 @@ def build_worker(
         ],
         activity_executor=concurrent.futures.ThreadPoolExecutor(activity_threads),
         max_concurrent_activities=activity_threads,
+        sticky_queue_schedule_to_start_timeout=STICKY_QUEUE_TIMEOUT,
     )
 
 

@@ -67,7 +67,8 @@ with workflow.unsafe.imports_passed_through():
     )
 
 DEPLOY_TIMEOUT = timedelta(minutes=2)
-#: Deploy and rollback activities heartbeat every second: a worker lost mid-call is noticed in seconds.
+#: Deploy, rollout wait, rollback and gate activities heartbeat every second: a worker lost mid-call is noticed
+#: within this timeout, and the call is retried on another worker.
 REGION_CALL_HEARTBEAT = timedelta(seconds=5)
 #: Added to the plan's Prometheus timeout to bound one gate evaluation (all its queries run at once).
 GATE_TIMEOUT_MARGIN = timedelta(seconds=10)
@@ -76,7 +77,6 @@ GATE_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=5), maximum_attempts=3
 )
 ROLLBACK_TIMEOUT = timedelta(minutes=2)
-ROLLOUT_HEARTBEAT = timedelta(seconds=30)
 #: Deploy and gate calls: a few retries with backoff, then the region or evaluation fails cleanly.
 RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30), maximum_attempts=5)
 #: Rollback matters more than anything else: keep trying longer.
@@ -505,7 +505,7 @@ class RingRelease:
                             timeout=ring.rollout_timeout,
                         ),
                         start_to_close_timeout=ring.rollout_timeout + timedelta(minutes=1),
-                        heartbeat_timeout=ROLLOUT_HEARTBEAT,
+                        heartbeat_timeout=REGION_CALL_HEARTBEAT,
                         retry_policy=RETRY,
                     )
                 except ActivityError as error:
@@ -671,6 +671,7 @@ class RingRelease:
                     timeout=timeout.total_seconds(),
                 ),
                 start_to_close_timeout=timeout + GATE_TIMEOUT_MARGIN,
+                heartbeat_timeout=REGION_CALL_HEARTBEAT,
                 retry_policy=GATE_RETRY,
             )
         except ActivityError as error:

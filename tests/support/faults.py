@@ -54,19 +54,23 @@ SERVICES = ("checkout", "payments")
 GOAL = "100 % of releases end correctly; 0 duplicate deploys, 0 lost deploys, 0 wrong promotions, 0 lost rollbacks"
 #: Seconds from a fault to the release's next progress that the tests accept.
 RECOVERY_BOUND = 20.0
-#: What recovery from each fault waits for today, quoted when it takes longer than :data:`RECOVERY_BOUND`.
+#: What recovery from each fault waits for, quoted by the report when a run takes longer than :data:`RECOVERY_BOUND`.
 _STICKY = (
-    "; then up to 10 s more until Temporal stops sending the release's workflow tasks to the dead worker's "
-    "sticky queue (the SDK default sticky_queue_schedule_to_start_timeout, which ringctl/worker.py keeps)"
+    "; then up to 2 s until Temporal lets another worker take the release's workflow tasks "
+    "(STICKY_QUEUE_TIMEOUT, ringctl/worker.py)"
 )
-KNOWN_SLOW_RECOVERY = {
-    "kill-rollout": "wait_rollout's heartbeat timeout is 30 s (ROLLOUT_HEARTBEAT, workflows/ring_release.py) "
-    "although the activity heartbeats every second, so a lost worker is noticed only after 30 s" + _STICKY,
-    "kill-gates": "evaluate_gates has no heartbeat timeout, so a lost worker is noticed only at its "
-    "start-to-close timeout: prometheus.timeout (10 s in rings.yaml) + GATE_TIMEOUT_MARGIN (10 s)" + _STICKY,
+RECOVERY_WAITS = {
     **{
-        name: "a lost worker is noticed after the 5 s heartbeat timeout and a 1 s retry backoff" + _STICKY
-        for name in ("kill-deploy", "kill-rollback", "kill-after-deploy", "kill-after-rollback")
+        name: "a lost worker is noticed after the 5 s heartbeat timeout (REGION_CALL_HEARTBEAT) and a 1 s retry "
+        "backoff" + _STICKY
+        for name in (
+            "kill-deploy",
+            "kill-rollout",
+            "kill-gates",
+            "kill-rollback",
+            "kill-after-deploy",
+            "kill-after-rollback",
+        )
     },
     **{name: "nothing is in flight" + _STICKY for name in ("kill-bake", "kill-approval", "kill-window")},
 }

@@ -12,10 +12,12 @@ from datetime import UTC, datetime, timedelta
 
 from temporalio import activity
 
-from activities.models import EvaluateGatesInput, GateDecision, GateEvaluation, GateResult, Measurement
-from activities.providers import MetricsSource
-from ringctl.durations import format_duration
-from ringctl.plan import Gate, GateKind, MissingData, Region
+from ringctl.activities.models import EvaluateGatesInput, GateDecision, GateEvaluation, GateResult
+from ringctl.core.durations import format_duration
+from ringctl.core.plan import Gate, GateKind, MissingData, Region
+from ringctl.core.query import promql_duration, render_query
+from ringctl.providers.interfaces import MetricsSource
+from ringctl.providers.models import Measurement
 
 #: Seconds between heartbeats while an evaluation's queries run (the workflow's heartbeat timeout is a few of these).
 HEARTBEAT_EVERY = 1.0
@@ -25,14 +27,6 @@ _MISSING = {
     MissingData.HOLD: GateDecision.HOLD,
     MissingData.PASS: GateDecision.PASS,
 }
-
-
-def render_query(template: str, variables: dict[str, str]) -> str:
-    """Substitute ``{service}``-style placeholders, leaving PromQL's own braces alone."""
-    out = template
-    for key, value in variables.items():
-        out = out.replace("{" + key + "}", value)
-    return out
 
 
 def derive(gate: Gate, values: list[float]) -> float:
@@ -134,7 +128,7 @@ class GateActivities:
                 "region": region.name,
                 "version": request.version,
                 "previous_version": request.previous_versions.get(region.name, request.previous_version or ""),
-                "window": _promql_duration(window.total_seconds()),
+                "window": promql_duration(window),
             }
             url = region.prometheus_url or request.prometheus_url
             call = self._source.measure(gate, region, variables, url)
@@ -182,8 +176,3 @@ async def _heartbeat_until_cancelled(ring: str) -> None:
     while True:
         activity.heartbeat(ring)
         await asyncio.sleep(HEARTBEAT_EVERY)
-
-
-def _promql_duration(seconds: float) -> str:
-    whole = int(seconds)
-    return f"{whole}s" if whole == seconds else f"{int(seconds * 1000)}ms"

@@ -15,9 +15,8 @@ host plus a short hash (:func:`redact_url`) - including httpx's own
 ``HTTP Request: POST <url>`` log line, which a filter on the ``httpx`` logger
 rewrites for every URL this module has posted to.
 
-This module imports no other ringctl module but the leaf
-:mod:`ringctl.planchecks`, so the plan can embed :class:`Notifications` and the
-workflow can import it without a cycle.
+The configuration (:class:`~ringctl.core.notifications.Notifications`) is part of
+the plan, in :mod:`ringctl.core.notifications`.
 """
 
 from __future__ import annotations
@@ -25,17 +24,16 @@ from __future__ import annotations
 import hashlib
 import logging
 from datetime import UTC, datetime, timedelta
-from enum import StrEnum
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 import structlog
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from ringctl.planchecks import ConfigModel
+from ringctl.core.notifications import NotificationEvent, Webhook
 
 log = structlog.get_logger(__name__)
 
@@ -55,21 +53,6 @@ SLACK_TEXT_LIMIT = 3000
 _RETRYABLE_4XX = frozenset({408, 429})
 
 
-class NotificationEvent(StrEnum):
-    """What happened to a release; a webhook subscribes to some of these."""
-
-    STARTED = "started"
-    AWAITING_APPROVAL = "awaiting_approval"
-    AWAITING_WINDOW = "awaiting_window"
-    RING_PROMOTED = "ring_promoted"
-    GATE_FAILED = "gate_failed"
-    HALTED = "halted"
-    ROLLED_BACK = "rolled_back"
-    COMPLETED = "completed"
-    ABORTED = "aborted"
-    FAILED = "failed"
-
-
 #: The emoji a message starts with, per event (Slack short codes).
 EMOJI: dict[NotificationEvent, str] = {
     NotificationEvent.STARTED: ":rocket:",
@@ -85,60 +68,10 @@ EMOJI: dict[NotificationEvent, str] = {
 }
 
 
-class _Config(ConfigModel):
-    """Base of the notification config, as of every plan model: immutable; unknown fields are errors,
-    except in a stored payload (see :mod:`ringctl.planchecks`)."""
-
-
-class Webhook(_Config):
-    """One incoming webhook and the events it receives.
-
-    ``url`` is a secret (whoever has it can post to the channel): it is left out
-    of ``repr`` and never logged in full. ``name`` identifies the webhook in logs.
-    """
-
-    url: str = Field(repr=False)
-    events: list[NotificationEvent] = Field(default_factory=lambda: list(NotificationEvent), min_length=1)
-    name: str | None = None
-
-    @field_validator("url")
-    @classmethod
-    def _http_url(cls, value: str) -> str:
-        # The message names the problem, never the URL itself.
-        try:
-            parts = urlsplit(value)
-            hostname = parts.hostname
-        except ValueError:
-            raise ValueError("must be an http or https URL") from None
-        if parts.scheme not in ("http", "https"):
-            scheme = repr(parts.scheme) if parts.scheme else "none"
-            raise ValueError(f"must be an http or https URL (scheme {scheme})")
-        if not hostname:
-            raise ValueError("must be an http or https URL with a host")
-        if any(c.isspace() for c in value):
-            raise ValueError("must not contain whitespace")
-        return value
-
-
-class Notifications(_Config):
-    """The plan's ``notifications:`` block."""
-
-    webhooks: list[Webhook] = []
-
-
-def notifications_for(config: Notifications, event: NotificationEvent | str) -> list[Webhook]:
-    """The webhooks of ``config`` subscribed to ``event``, in config order.
-
-    Pure and deterministic: the workflow may call it. An unknown event name raises ``ValueError``.
-    """
-    wanted = NotificationEvent(event)
-    return [webhook for webhook in config.webhooks if wanted in webhook.events]
-
-
 class NotifyInput(BaseModel):
     """Post one event to one webhook; ``text`` is the finished sentence, e.g. ``checkout@1.4.2 started by ci``.
 
-    Unknown fields are ignored, as in :class:`activities.models.Message`, so old
+    Unknown fields are ignored, as in :class:`ringctl.activities.models.Message`, so old
     and new workers interoperate.
     """
 

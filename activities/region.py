@@ -5,7 +5,7 @@ worker's thread pool. Each provider call runs in a helper thread while the
 activity heartbeats every :data:`HEARTBEAT_EVERY` seconds, so a worker lost
 mid-call is noticed within the workflow's heartbeat timeout, and a cancelled
 activity stops waiting at once. Provider errors are translated here: a
-:class:`~ringctl.errors.ConfigError` becomes a non-retryable ``ApplicationError``;
+:class:`~ringctl.core.errors.ConfigError` becomes a non-retryable ``ApplicationError``;
 anything else is retried by Temporal's retry policy.
 """
 
@@ -24,17 +24,10 @@ import structlog
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, CancelledError
 
-from activities.models import (
-    DeployInput,
-    RollbackInput,
-    RollbackResult,
-    RolloutState,
-    RolloutStatus,
-    UndoRecord,
-    WaitRolloutInput,
-)
-from activities.providers import DeployTarget
-from ringctl.errors import ConfigError
+from ringctl.activities.models import RollbackInput, WaitRolloutInput
+from ringctl.core.errors import ConfigError
+from ringctl.providers.interfaces import DeployTarget
+from ringctl.providers.models import DeployInput, RollbackResult, RolloutState, RolloutStatus, UndoRecord
 
 log = structlog.get_logger(__name__)
 

@@ -26,18 +26,18 @@ sys.path.insert(0, str(ROOT))
 
 from temporalio.testing import WorkflowEnvironment
 
-from activities.models import RollbackResult, UndoRecord
-from activities.prometheus import PrometheusSource
-from activities.sandbox import SandboxDeployTarget, SandboxWorld
-from ringctl.devserver import start_dev_server
-from ringctl.log import configure_logging
-from ringctl.releases import start_release
+from ringctl.client.devserver import start_dev_server
+from ringctl.client.releases import start_release
+from ringctl.core.log import configure_logging
+from ringctl.providers.models import RollbackResult, UndoRecord
+from ringctl.providers.prometheus import PrometheusSource
+from ringctl.providers.sandbox import SandboxDeployTarget, SandboxWorld
 from ringctl.worker import build_worker
+from ringctl.workflows.models import ReleaseState, ReleaseStatus
+from ringctl.workflows.ring_release import RingRelease
 from tests.support.prometheus_server import PrometheusServer, find_prometheus
 from tests.support.slo_plans import slo_plan, stage
 from tests.support.traffic import TrafficSimulator
-from workflows.models import ReleaseState, ReleaseStatus
-from workflows.ring_release import RingRelease
 
 SERVICE = "bench"
 REGION = "bench-1"

@@ -48,15 +48,15 @@ sys.path.insert(0, str(ROOT))
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from activities.models import DeployInput, RollbackResult, RolloutState, RolloutStatus, Target, UndoRecord
-from activities.sandbox import ANY_VERSION, SandboxDeployTarget, SandboxMetricsSource, SandboxWorld, Scenario
-from ringctl.devserver import start_dev_server
-from ringctl.log import configure_logging
-from ringctl.plan import Plan
-from ringctl.releases import start_release
+from ringctl.client.devserver import start_dev_server
+from ringctl.client.releases import start_release
+from ringctl.core.log import configure_logging
+from ringctl.core.plan import Plan
+from ringctl.providers.models import DeployInput, RollbackResult, RolloutState, RolloutStatus, Target, UndoRecord
+from ringctl.providers.sandbox import ANY_VERSION, SandboxDeployTarget, SandboxMetricsSource, SandboxWorld, Scenario
 from ringctl.worker import ACTIVITY_THREADS, build_worker
+from ringctl.workflows.models import ReleaseState, ReleaseStatus
 from tests.support.plans import gate, region, ring
-from workflows.models import ReleaseState, ReleaseStatus
 
 POLL = timedelta(milliseconds=100)
 
@@ -435,7 +435,7 @@ def concurrent_releases(address: str, ks: Sequence[int], bake: str, server: int 
 
 
 def timedelta_seconds(text: str) -> float:
-    from ringctl.durations import parse_duration
+    from ringctl.core.durations import parse_duration
 
     return parse_duration(text).total_seconds()
 

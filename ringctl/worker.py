@@ -13,13 +13,13 @@ from temporalio.service import RPCError
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
-from activities.gates import GateActivities
-from activities.notify import NotifyActivities
-from activities.providers import DeployTarget, MetricsSource
-from activities.region import RegionActivities
-from activities.schedule import check_window
-from ringctl.constants import SEARCH_ATTRIBUTES, TASK_QUEUE
-from workflows.ring_release import RingRelease
+from ringctl.activities.gates import GateActivities
+from ringctl.activities.notify import NotifyActivities
+from ringctl.activities.region import RegionActivities
+from ringctl.activities.schedule import check_window
+from ringctl.core.constants import SEARCH_ATTRIBUTES, TASK_QUEUE
+from ringctl.providers.interfaces import DeployTarget, MetricsSource
+from ringctl.workflows.ring_release import RingRelease
 
 log = structlog.get_logger(__name__)
 

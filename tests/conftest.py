@@ -17,10 +17,10 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from activities.sandbox import SandboxDeployTarget, SandboxMetricsSource, SandboxWorld, Scenario
-from ringctl.binaries import find_binary
-from ringctl.constants import SEARCH_ATTRIBUTES, workflow_id_for
-from ringctl.devserver import start_dev_server
+from ringctl.client.devserver import start_dev_server
+from ringctl.core.binaries import find_binary
+from ringctl.core.constants import SEARCH_ATTRIBUTES, workflow_id_for
+from ringctl.providers.sandbox import SandboxDeployTarget, SandboxMetricsSource, SandboxWorld, Scenario
 from ringctl.worker import build_worker
 from tests.support.plans import SERVICE
 

@@ -14,7 +14,7 @@ import yaml
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from activities.sandbox import ANY_VERSION, SandboxWorld
+from ringctl.providers.sandbox import ANY_VERSION, SandboxWorld
 from tests.conftest import sandbox_worker
 from tests.support.plans import plan_data
 

@@ -18,10 +18,10 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from ringctl import releases
-from ringctl.constants import COMMAND_EXPIRED
-from ringctl.errors import UnavailableError
-from ringctl.releases import _deliver
-from workflows.models import AbortRequest, CommandResult, ReleaseState
+from ringctl.client.releases import _deliver
+from ringctl.core.constants import COMMAND_EXPIRED
+from ringctl.core.errors import UnavailableError
+from ringctl.workflows.models import AbortRequest, CommandResult, ReleaseState
 
 
 class _NotReadyOnce:

@@ -15,11 +15,11 @@ from typing import Any
 import pytest
 from temporalio.client import Client
 
-import ringctl.demo as demo
+import ringctl.cli.demo as demo
 from ringctl import releases
 from ringctl.cli import cli
-from ringctl.timescale import scale_plan
-from workflows.models import ReleaseInput
+from ringctl.core.timescale import scale_plan
+from ringctl.workflows.models import ReleaseInput
 
 RINGCTL = str(Path(sys.executable).parent / "ringctl")
 RELEASE = "checkout@1.1.0"
@@ -105,7 +105,7 @@ async def test_the_workflow_gets_the_shipped_plan_scaled_by_speed_only(
         inputs.extend(await client.data_converter.decode(started.input.payloads, [ReleaseInput]))
         return handle
 
-    monkeypatch.setattr("ringctl.demo.start_release", spy)
+    monkeypatch.setattr("ringctl.cli.demo.start_release", spy)
     code = await demo.run_demo(plan_file=None, fail_region="staging-us-east-1", speed=600, keep_running=False)
     assert code == 0, capsys.readouterr().out
     [request] = inputs

@@ -9,13 +9,14 @@ from typing import Any
 import pytest
 import yaml
 
-from activities.gates import combine, derive, judge, windows
-from activities.models import GateDecision, Measurement
-from activities.sandbox import SandboxMetricsSource, SandboxWorld, Scenario
-from ringctl.checkqueries import plan_queries
-from ringctl.errors import PlanError
-from ringctl.plan import Gate, GateKind, Plan, Region
-from ringctl.planfile import load_plan
+from ringctl.activities.gates import combine, derive, judge, windows
+from ringctl.activities.models import GateDecision
+from ringctl.core.errors import PlanError
+from ringctl.core.plan import Gate, GateKind, Plan, Region
+from ringctl.core.planfile import load_plan
+from ringctl.providers.models import Measurement
+from ringctl.providers.query_check import plan_queries
+from ringctl.providers.sandbox import SandboxMetricsSource, SandboxWorld, Scenario
 from tests.support.plans import plan_data
 from tests.support.slo_plans import slos
 

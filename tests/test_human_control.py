@@ -12,16 +12,16 @@ from typing import Any
 import pytest
 from temporalio.client import Client, WorkflowHandle
 
-from activities.sandbox import SandboxWorld
-from ringctl.errors import ReleaseError
-from ringctl.releases import rollback_release, send, start_release
-from ringctl.signing import ApprovalClaim, generate_keypair, sign_claim
+from ringctl.client.releases import rollback_release, send, start_release
+from ringctl.core.errors import ReleaseError
+from ringctl.core.signing import ApprovalClaim, generate_keypair, sign_claim
+from ringctl.providers.sandbox import SandboxWorld
+from ringctl.workflows.models import ApproveRequest, ReleaseState, RingState
+from ringctl.workflows.ring_release import RingRelease
 from tests.conftest import sandbox_worker
 from tests.support.plans import SERVICE, make_plan, region, ring
 from tests.support.webhook_receiver import WebhookReceiver
 from tests.test_release_workflow import awaiting, wait_for
-from workflows.models import ApproveRequest, ReleaseState, RingState
-from workflows.ring_release import RingRelease
 
 STARTER = "ci-pipeline"
 

@@ -32,7 +32,9 @@ from kubernetes.client import (
 from kubernetes.client.exceptions import ApiException
 from temporalio.client import Client
 
-from activities.kubernetes import (
+from ringctl.client.releases import start_release
+from ringctl.core.errors import ConfigError, TransientError
+from ringctl.providers.kubernetes import (
     ANNOTATION_PREVIOUS_IMAGE,
     ANNOTATION_RELEASE_ID,
     ANNOTATION_REVISION,
@@ -40,21 +42,13 @@ from activities.kubernetes import (
     KubernetesDeployTarget,
     _translated,
 )
-from activities.models import (
-    DeployInput,
-    RolloutState,
-    RolloutStatus,
-    Target,
-    UndoRecord,
-)
-from activities.sandbox import ANY_VERSION, SandboxMetricsSource, SandboxWorld
-from ringctl.errors import ConfigError, TransientError
-from ringctl.releases import start_release
+from ringctl.providers.models import DeployInput, RolloutState, RolloutStatus, Target, UndoRecord
+from ringctl.providers.sandbox import ANY_VERSION, SandboxMetricsSource, SandboxWorld
 from ringctl.worker import build_worker
+from ringctl.workflows.models import RegionState, ReleaseState, ReleaseStatus, RingState
 from tests.conftest import require
 from tests.support import kube_testenv
 from tests.support.plans import SERVICE, make_plan, region, ring
-from workflows.models import RegionState, ReleaseState, ReleaseStatus, RingState
 
 REGIONS = ["staging-1", "canary-1", "us-east-1", "eu-west-1"]
 OLD = "registry.example.com/checkout:1.0.0"
@@ -231,7 +225,7 @@ def wait_rollout(
 
 
 def rollout(admin: ApiClient, namespace: str, name: str) -> RolloutStatus:
-    from activities.kubernetes import rollout_status_of
+    from ringctl.providers.kubernetes import rollout_status_of
 
     return rollout_status_of(
         admin.sanitize_for_serialization(AppsV1Api(admin).read_namespaced_deployment(name, namespace))

@@ -24,7 +24,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.testing import ActivityEnvironment
 from temporalio.worker import Worker
 
-from activities.notify import (
+from ringctl.activities.notify import (
     EMOJI,
     NotificationEvent,
     Notifications,

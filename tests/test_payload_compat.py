@@ -23,12 +23,12 @@ import yaml
 from temporalio.api.common.v1 import Payload
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from activities.notify import NotifyInput
-from activities.schedule import CheckWindowInput
-from ringctl.errors import PlanError
-from ringctl.plan import Plan
-from ringctl.planfile import load_plan, parse_plan
-from workflows.models import ReleaseInput
+from ringctl.activities.notify import NotifyInput
+from ringctl.activities.schedule import CheckWindowInput
+from ringctl.core.errors import PlanError
+from ringctl.core.plan import Plan
+from ringctl.core.planfile import load_plan, parse_plan
+from ringctl.workflows.models import ReleaseInput
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = ROOT / "rings.yaml"
@@ -199,8 +199,8 @@ plan_dict = json.loads(open(sys.argv[2], "rb").read())
 
 from temporalio.api.common.v1 import Payload
 from temporalio.contrib.pydantic import pydantic_data_converter
-from ringctl.plan import Plan
-from workflows.models import ReleaseInput
+from ringctl.core.plan import Plan
+from ringctl.workflows.models import ReleaseInput
 
 imported_before = sorted(m for m in ("holidays", "dateutil") if m in sys.modules)
 opened = []
@@ -240,7 +240,7 @@ def test_decoding_the_shipped_plan_imports_reads_and_times_nothing(tmp_path: Pat
     )
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
-    assert report["imported_before"] == [], "importing ringctl.plan must not import holidays or dateutil"
+    assert report["imported_before"] == [], "importing ringctl.core.plan must not import holidays or dateutil"
     assert report["imported"] == [], report
     assert report["opened"] == [], report
     assert report["clock"] == [], report

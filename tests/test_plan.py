@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 import yaml
 
-from ringctl.errors import PlanError
-from ringctl.planfile import load_plan
+from ringctl.core.errors import PlanError
+from ringctl.core.planfile import load_plan
 from tests.support.plans import plan_data, region, ring
 
 ROOT = Path(__file__).resolve().parent.parent

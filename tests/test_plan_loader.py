@@ -25,11 +25,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ringctl.durations import MAX_DURATION, parse_duration
-from ringctl.errors import PlanError
-from ringctl.planfile import MAX_PLAN_BYTES, MAX_PROBLEMS, load_plan, parse_plan
-from ringctl.safeyaml import MAX_DEPTH, MAX_NODES
-from ringctl.versions import check_version
+from ringctl.core.durations import MAX_DURATION, parse_duration
+from ringctl.core.errors import PlanError
+from ringctl.core.planfile import MAX_PLAN_BYTES, MAX_PROBLEMS, load_plan, parse_plan
+from ringctl.core.safeyaml import MAX_DEPTH, MAX_NODES
+from ringctl.core.versions import check_version
 
 ROOT = Path(__file__).resolve().parent.parent
 PLANS = Path(__file__).resolve().parent / "plans"

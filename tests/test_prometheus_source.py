@@ -20,11 +20,13 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 
-from activities.gates import judge, render_query
-from activities.models import GateDecision, Measurement
-from activities.prometheus import PrometheusSource
-from ringctl.plan import Gate, Region
-from ringctl.providers import make_providers
+from ringctl.activities.gates import judge
+from ringctl.activities.models import GateDecision
+from ringctl.core.plan import Gate, Region
+from ringctl.core.query import render_query
+from ringctl.providers.factory import make_providers
+from ringctl.providers.models import Measurement
+from ringctl.providers.prometheus import PrometheusSource
 from tests.support.prometheus_server import PrometheusServer, find_prometheus, prometheus_version
 from tests.support.traffic import TrafficSimulator
 

@@ -10,18 +10,11 @@ import pytest
 from temporalio.exceptions import ApplicationError, CancelledError
 from temporalio.testing import ActivityEnvironment
 
-from activities.models import (
-    DeployInput,
-    RollbackInput,
-    RollbackResult,
-    RolloutState,
-    Target,
-    UndoRecord,
-    WaitRolloutInput,
-)
-from activities.region import HEARTBEAT_EVERY, RegionActivities
-from activities.sandbox import SandboxDeployTarget, SandboxWorld, Scenario
-from ringctl.errors import ConfigError
+from ringctl.activities.models import RollbackInput, WaitRolloutInput
+from ringctl.activities.region import HEARTBEAT_EVERY, RegionActivities
+from ringctl.core.errors import ConfigError
+from ringctl.providers.models import DeployInput, RollbackResult, RolloutState, Target, UndoRecord
+from ringctl.providers.sandbox import SandboxDeployTarget, SandboxWorld, Scenario
 
 TARGET = Target(region="r1", kube_context="r1", namespace="checkout", deployment="checkout", container="app")
 REQUEST = DeployInput(

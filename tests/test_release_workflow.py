@@ -8,12 +8,10 @@ from collections.abc import Callable
 import pytest
 from temporalio.client import Client, WorkflowHandle
 
-from activities.sandbox import ANY_VERSION, SandboxWorld
-from ringctl.errors import ReleaseError
-from ringctl.releases import send, start_release
-from tests.conftest import sandbox_worker
-from tests.support.plans import SERVICE, make_plan, region, ring
-from workflows.models import (
+from ringctl.client.releases import send, start_release
+from ringctl.core.errors import ReleaseError
+from ringctl.providers.sandbox import ANY_VERSION, SandboxWorld
+from ringctl.workflows.models import (
     AbortRequest,
     ApproveRequest,
     PauseRequest,
@@ -24,7 +22,9 @@ from workflows.models import (
     RingState,
     RollbackRequest,
 )
-from workflows.ring_release import RingRelease
+from ringctl.workflows.ring_release import RingRelease
+from tests.conftest import sandbox_worker
+from tests.support.plans import SERVICE, make_plan, region, ring
 
 STAGE_REGIONS = ["staging-1", "canary-1", "us-east-1", "eu-west-1", "ap-northeast-1", "ap-northeast-3"]
 
@@ -254,7 +254,7 @@ async def test_status_query_reports_rings_regions_gates_and_actors(
     assert all(u.previous_image == "sandbox/app:0" for u in status.undo_records)
     description = await handle.describe()
     attrs = description.typed_search_attributes
-    from ringctl.constants import SA_RING, SA_SERVICE, SA_STATE, SA_VERSION
+    from ringctl.core.constants import SA_RING, SA_SERVICE, SA_STATE, SA_VERSION
 
     assert attrs.get(SA_SERVICE) == SERVICE and attrs.get(SA_VERSION) == "2.0.0"
     assert attrs.get(SA_RING) == "japan" and attrs.get(SA_STATE) == "awaiting_approval"

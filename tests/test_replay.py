@@ -10,7 +10,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from ringctl.worker import WORKFLOW_RUNNER
-from workflows.ring_release import RingRelease
+from ringctl.workflows.ring_release import RingRelease
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from temporalio.testing import ActivityEnvironment
 
-from activities.models import DeployInput, Target
-from activities.region import RegionActivities
-from activities.sandbox import SandboxDeployTarget, SandboxWorld, Scenario, write_scenario
-from activities.sandbox_scenario import DEFAULT_REQUEST_TIMEOUT
-from ringctl.errors import TransientError
+from ringctl.activities.region import RegionActivities
+from ringctl.core.errors import TransientError
+from ringctl.providers.models import DeployInput, Target
+from ringctl.providers.sandbox import SandboxDeployTarget, SandboxWorld, Scenario, write_scenario
+from ringctl.providers.sandbox_scenario import DEFAULT_REQUEST_TIMEOUT
 
 INITIAL = "sandbox/app:0"
 TARGET = Target(region="r1", kube_context="r1", namespace="checkout", deployment="checkout", container="app")

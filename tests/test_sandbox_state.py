@@ -20,8 +20,11 @@ import structlog
 from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
-from activities.models import DeployInput, RolloutState, Target, UndoRecord
-from activities.sandbox import (
+from ringctl.client.releases import start_release
+from ringctl.core.plan import Gate, Region
+from ringctl.providers.factory import default_sandbox_state, make_providers
+from ringctl.providers.models import DeployInput, RolloutState, Target, UndoRecord
+from ringctl.providers.sandbox import (
     ANY_VERSION,
     SCENARIO_FILE,
     SandboxDeployTarget,
@@ -30,12 +33,9 @@ from activities.sandbox import (
     Scenario,
     write_scenario,
 )
-from ringctl.plan import Gate, Region
-from ringctl.providers import default_sandbox_state, make_providers
-from ringctl.releases import start_release
+from ringctl.workflows.models import RegionState, ReleaseState, ReleaseStatus
+from ringctl.workflows.ring_release import RingRelease
 from tests.support.plans import SERVICE, make_plan, region, ring
-from workflows.models import RegionState, ReleaseState, ReleaseStatus
-from workflows.ring_release import RingRelease
 
 INITIAL = "sandbox/app:0"
 

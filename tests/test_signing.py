@@ -1,4 +1,4 @@
-"""Unit tests for ringctl.signing: Ed25519 approval signatures. Pure and fast (one key file in tmp_path)."""
+"""Unit tests for ringctl.core.signing: Ed25519 approval signatures. Pure and fast (one key file in tmp_path)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from cryptography.hazmat.primitives.asymmetric.ec import SECP256R1, generate_pri
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import ValidationError
 
-from ringctl.errors import RingctlError, SigningError
-from ringctl.signing import (
+from ringctl.core.errors import RingctlError, SigningError
+from ringctl.core.signing import (
     CLOCK_SKEW,
     DOMAIN,
     ApprovalClaim,

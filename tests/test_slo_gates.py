@@ -24,20 +24,20 @@ import yaml
 from temporalio.client import Client, WorkflowHandle
 from temporalio.worker import Worker
 
-from activities.models import GateDecision
-from activities.prometheus import PrometheusSource
-from activities.sandbox import SandboxDeployTarget, SandboxWorld
-from ringctl.errors import ReleaseError
-from ringctl.plan import Plan
-from ringctl.releases import send, start_release
-from ringctl.render import render_status
+from ringctl.activities.models import GateDecision
+from ringctl.cli.render import render_status
+from ringctl.client.releases import send, start_release
+from ringctl.core.errors import ReleaseError
+from ringctl.core.plan import Plan
+from ringctl.providers.prometheus import PrometheusSource
+from ringctl.providers.sandbox import SandboxDeployTarget, SandboxWorld
 from ringctl.worker import build_worker
+from ringctl.workflows.models import ApproveRequest, ReleaseState, ReleaseStatus, RingState, RollbackRequest
+from ringctl.workflows.ring_release import RingRelease
 from tests.conftest import require
 from tests.support.prometheus_server import PrometheusServer, find_prometheus, free_port
 from tests.support.slo_plans import slo_plan, slos, stage
 from tests.support.traffic import TrafficSimulator
-from workflows.models import ApproveRequest, ReleaseState, ReleaseStatus, RingState, RollbackRequest
-from workflows.ring_release import RingRelease
 
 ROOT = Path(__file__).resolve().parent.parent
 NEW = "2.0.0"

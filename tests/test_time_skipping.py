@@ -10,11 +10,11 @@ from zoneinfo import ZoneInfo
 import holidays
 from temporalio.testing import WorkflowEnvironment
 
-from activities.sandbox import SandboxWorld
-from ringctl.releases import start_release
+from ringctl.client.releases import start_release
+from ringctl.providers.sandbox import SandboxWorld
+from ringctl.workflows.models import ReleaseState, ReleaseStatus
 from tests.conftest import sandbox_worker
 from tests.support.plans import SERVICE, gate, make_plan, region, ring
-from workflows.models import ReleaseState, ReleaseStatus
 
 
 async def test_four_hour_bakes_complete_in_seconds_and_gates_run_every_interval(

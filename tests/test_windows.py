@@ -1,4 +1,4 @@
-"""Unit tests for ringctl.windows: window arithmetic, freezes, holidays, DST. Pure and fast."""
+"""Unit tests for ringctl.core.windows: window arithmetic, freezes, holidays, DST. Pure and fast."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import holidays
 import pytest
 from pydantic import ValidationError
 
-from ringctl.windows import (
+from ringctl.core.windows import (
     SEARCH_HORIZON,
     Freeze,
     HolidayFreeze,

@@ -11,8 +11,9 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from activities.models import GateResult, UndoRecord
-from ringctl.plan import Plan
+from ringctl.activities.models import GateResult
+from ringctl.core.plan import Plan
+from ringctl.providers.models import UndoRecord
 
 
 class Message(BaseModel):

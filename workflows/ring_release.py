@@ -19,22 +19,18 @@ from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.exceptions import CancelledError as ActivityCancelled
 
 with workflow.unsafe.imports_passed_through():
-    from activities.gates import GateActivities
-    from activities.models import (
-        DeployInput,
+    from ringctl.activities.gates import GateActivities
+    from ringctl.activities.models import (
         EvaluateGatesInput,
         GateDecision,
         GateEvaluation,
         RollbackInput,
-        RolloutState,
-        Target,
-        UndoRecord,
         WaitRolloutInput,
     )
-    from activities.notify import NotificationEvent, NotifyActivities, NotifyInput, Webhook, notifications_for
-    from activities.region import RegionActivities
-    from activities.schedule import CheckWindowInput, check_window
-    from ringctl.constants import (
+    from ringctl.activities.notify import NotifyActivities, NotifyInput
+    from ringctl.activities.region import RegionActivities
+    from ringctl.activities.schedule import CheckWindowInput, check_window
+    from ringctl.core.constants import (
         COMMAND_EXPIRED,
         COMMAND_REJECTED,
         PATCH_INTERRUPTS_WIN,
@@ -42,10 +38,12 @@ with workflow.unsafe.imports_passed_through():
         SA_RING,
         SA_STATE,
     )
-    from ringctl.errors import SigningError
-    from ringctl.plan import Gate, OnFailure, Region, Ring
-    from ringctl.signing import ApprovalClaim
-    from workflows.models import (
+    from ringctl.core.errors import SigningError
+    from ringctl.core.notifications import NotificationEvent, Webhook, notifications_for
+    from ringctl.core.plan import Gate, OnFailure, Region, Ring
+    from ringctl.core.signing import ApprovalClaim
+    from ringctl.providers.models import DeployInput, RolloutState, Target, UndoRecord
+    from ringctl.workflows.models import (
         AbortRequest,
         Approval,
         ApproveRequest,

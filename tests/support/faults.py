@@ -8,7 +8,7 @@ directory of its own, the ``ringctl`` CLI) and returns a :class:`FaultRecord`.
 Everything runs as operators run it: the ``temporal`` server process,
 ``ringctl worker`` processes, ``ringctl`` commands; faults are SIGKILLs, races of
 two ``ringctl`` processes started together, and scripted slow or hung provider
-calls (:mod:`activities.sandbox_scenario`).
+calls (:mod:`ringctl.providers.sandbox_scenario`).
 
 A record is judged from the sandbox's own records (every deploy and rollback
 call it applied, what each region runs now) and the release's audit as
@@ -36,10 +36,10 @@ from typing import Any
 
 import yaml
 
-from activities.sandbox import SandboxWorld, Scenario, write_scenario
-from ringctl.binaries import find_binary
-from ringctl.constants import workflow_id_for
-from ringctl.planfile import load_plan
+from ringctl.core.binaries import find_binary
+from ringctl.core.constants import workflow_id_for
+from ringctl.core.planfile import load_plan
+from ringctl.providers.sandbox import SandboxWorld, Scenario, write_scenario
 from tests.support.processes import RINGCTL, SHIPPED_PLAN, Operator, TemporalServer, Worker, ring_of, wait_until
 
 SERVICE = "checkout"

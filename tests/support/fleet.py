@@ -32,10 +32,10 @@ import yaml
 from kubernetes import config as kube_config
 from kubernetes.client import ApiClient, AppsV1Api, CoreV1Api, RbacAuthorizationV1Api
 
-from activities.kubernetes import ANNOTATION_REVISION, rollout_status_of
-from activities.models import RolloutState
-from ringctl.plan import Plan, Service
-from ringctl.planfile import load_plan
+from ringctl.core.plan import Plan, Service
+from ringctl.core.planfile import load_plan
+from ringctl.providers.kubernetes import ANNOTATION_REVISION, rollout_status_of
+from ringctl.providers.models import RolloutState
 from tests.support.kube_testenv import SCRIPT
 from tests.support.processes import SHIPPED_PLAN, wait_until
 

@@ -51,7 +51,7 @@ from types import TracebackType
 import httpx
 import pytest
 
-from ringctl.planfile import load_plan
+from ringctl.core.planfile import load_plan
 from tests.conftest import require
 from tests.support.processes import SHIPPED_PLAN
 from tests.support.prometheus_server import PrometheusServer, find_prometheus

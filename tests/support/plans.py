@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ringctl.plan import Plan
+from ringctl.core.plan import Plan
 
 SERVICE = "checkout"
 

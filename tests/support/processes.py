@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ringctl.binaries import find_binary
-from ringctl.constants import SEARCH_ATTRIBUTES
+from ringctl.core.binaries import find_binary
+from ringctl.core.constants import SEARCH_ATTRIBUTES
 
 #: The installed console script, next to this interpreter (the virtualenv's bin/).
 RINGCTL = str(Path(sys.executable).parent / "ringctl")

@@ -15,13 +15,10 @@ from pathlib import Path
 
 from temporalio.client import Client, WorkflowHandle
 
-from activities.sandbox import ANY_VERSION, SandboxWorld, Scenario
-from ringctl.devserver import start_dev_server
-from ringctl.releases import start_release
-from tests.conftest import sandbox_worker
-from tests.support.plans import SERVICE, make_plan, region, ring
-from tests.support.webhook_receiver import WebhookReceiver
-from workflows.models import (
+from ringctl.client.devserver import start_dev_server
+from ringctl.client.releases import start_release
+from ringctl.providers.sandbox import ANY_VERSION, SandboxWorld, Scenario
+from ringctl.workflows.models import (
     AbortRequest,
     ApproveRequest,
     PauseRequest,
@@ -30,7 +27,10 @@ from workflows.models import (
     RingState,
     RollbackRequest,
 )
-from workflows.ring_release import RingRelease
+from ringctl.workflows.ring_release import RingRelease
+from tests.conftest import sandbox_worker
+from tests.support.plans import SERVICE, make_plan, region, ring
+from tests.support.webhook_receiver import WebhookReceiver
 
 HISTORIES = Path(__file__).resolve().parent.parent / "histories"
 

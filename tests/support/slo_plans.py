@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ringctl.plan import Plan
+from ringctl.core.plan import Plan
 
 #: Bad-event ratio of one version in one region; 0 (not "no data") when no 5xx series moves.
 ERROR_RATIO = (

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from ringctl.binaries import find_binary
-from ringctl.constants import workflow_id_for
+from ringctl.core.binaries import find_binary
+from ringctl.core.constants import workflow_id_for
 from tests.support.processes import Operator, TemporalServer, Worker
 
 #: The services of the shipped rings.yaml.

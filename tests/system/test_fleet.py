@@ -22,9 +22,9 @@ from typing import Any
 
 import pytest
 
-from activities.sandbox import ANY_VERSION, Scenario, write_scenario
-from ringctl.binaries import find_binary
-from ringctl.constants import workflow_id_for
+from ringctl.core.binaries import find_binary
+from ringctl.core.constants import workflow_id_for
+from ringctl.providers.sandbox import ANY_VERSION, Scenario, write_scenario
 from tests.support.fleet import Fleet, View
 from tests.support.processes import SHIPPED_PLAN, Worker, ring_of
 from tests.system.conftest import Stack

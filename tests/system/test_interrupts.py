@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import yaml
 
-from activities.sandbox import SandboxWorld, Scenario, write_scenario
+from ringctl.providers.sandbox import SandboxWorld, Scenario, write_scenario
 from tests.support.processes import SHIPPED_PLAN, ring_of
 from tests.system.conftest import Stack
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import subprocess
 import time
 
-from ringctl.binaries import find_binary
-from ringctl.constants import workflow_id_for
+from ringctl.core.binaries import find_binary
+from ringctl.core.constants import workflow_id_for
 from tests.support.processes import wait_until
 from tests.system.conftest import Stack
 

@@ -12,7 +12,7 @@ only the breach test uses ``payments``, because its errors stay in the region's
 the release to the stack fixture (terminated): an ``abort`` sent while an
 activity is completing can fail with Temporal's "Unable to perform workflow
 execution update due to unexpected workflow task failure" (exit 1), a known
-problem of ``ringctl.releases.send`` outside this module.
+problem of ``ringctl.client.releases.send`` outside this module.
 """
 
 from __future__ import annotations

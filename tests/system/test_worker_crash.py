@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 
-from activities.sandbox import SandboxWorld, Scenario, write_scenario
+from ringctl.providers.sandbox import SandboxWorld, Scenario, write_scenario
 from tests.support.processes import ring_of
 from tests.system.conftest import Stack
 

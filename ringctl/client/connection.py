@@ -14,7 +14,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.envconfig import ClientConfig
 from temporalio.service import RPCError, TLSConfig
 
-from ringctl.errors import UnavailableError
+from ringctl.core.errors import UnavailableError
 
 
 @dataclass(frozen=True)

@@ -82,7 +82,7 @@ class StandaloneConfigModel(ConfigModel):
     ``HolidayFreeze(country="XX", ...)`` or ``RingSchedule.model_validate(data)``
     is configuration a person (or a test) wrote, so the constructor and
     :meth:`model_validate` default to :data:`PLAN_FILE_CONTEXT`. Validated inside
-    a :class:`~ringctl.plan.Plan` or a payload, the model follows that outer
+    a :class:`~ringctl.core.plan.Plan` or a payload, the model follows that outer
     call's context instead.
     """
 

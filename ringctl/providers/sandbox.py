@@ -7,7 +7,7 @@ deployment) with its revision history in SQLite: in memory by default, or in
 process, sees what was deployed. Health is scripted by a :class:`Scenario`,
 given in memory (tests may change it while a release runs) or read from
 ``<state_dir>/scenario.json`` (see :func:`write_scenario`), re-read when that
-file changes; :mod:`activities.sandbox_scenario` defines both, and the scripted
+file changes; :mod:`ringctl.providers.sandbox_scenario` defines both, and the scripted
 delays and hung calls (re-exported here).
 """
 
@@ -24,8 +24,9 @@ from pathlib import Path
 
 import structlog
 
-from activities.gates import render_query
-from activities.models import (
+from ringctl.core.plan import Comparison, Gate, GateKind, Region
+from ringctl.core.query import render_query
+from ringctl.providers.models import (
     DeployInput,
     Measurement,
     RollbackResult,
@@ -34,7 +35,7 @@ from activities.models import (
     Target,
     UndoRecord,
 )
-from activities.sandbox_scenario import (
+from ringctl.providers.sandbox_scenario import (
     ANY_VERSION,
     SCENARIO_FILE,
     SLEEP_STEP,
@@ -44,7 +45,6 @@ from activities.sandbox_scenario import (
     take,
     write_scenario,
 )
-from ringctl.plan import Comparison, Gate, GateKind, Region
 
 __all__ = [
     "ANY_VERSION",
@@ -342,7 +342,7 @@ class SandboxMetricsSource:
 
 
 def _value(gate: Gate, breach: bool) -> float:
-    """A measured value that :func:`~activities.gates.judge` finds healthy or breaching.
+    """A measured value that :func:`~ringctl.activities.gates.judge` finds healthy or breaching.
 
     Burn-rate and error-budget gates measure a bad-event ratio: 0 is healthy,
     1 (every request failing) breaches them.

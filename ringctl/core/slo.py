@@ -3,13 +3,13 @@
 A :class:`Gate` is a PromQL check evaluated per region during a ring's bake (or,
 for ``error_budget``, before its deploy). An :class:`Slo` of a service compiles
 into gates (:meth:`Slo.gates`, :meth:`Slo.budget_gate`), with a ring's
-:class:`SloOverride` applied. :class:`ringctl.plan.Plan` puts them together per
-ring; these models are re-exported from :mod:`ringctl.plan`.
+:class:`SloOverride` applied. :class:`ringctl.core.plan.Plan` puts them together per
+ring; these models are re-exported from :mod:`ringctl.core.plan`.
 
 In a plan file an evaluation ``interval`` is at least :data:`MIN_INTERVAL` (a
 shorter one floods the release's history with evaluations); counts are bounded
 by :data:`MAX_CONSECUTIVE_HEALTHY` and :data:`MAX_SAMPLES`, and floats must be
-finite. Like every plan-file check (:mod:`ringctl.planchecks`), the interval
+finite. Like every plan-file check (:mod:`ringctl.core.planchecks`), the interval
 minimum is not applied again when a stored payload is decoded.
 """
 
@@ -21,8 +21,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints, ValidationInfo, field_validator, model_validator
 
-from ringctl.durations import Duration, check_positive, format_duration
-from ringctl.planchecks import ConfigModel, plan_file_checks
+from ringctl.core.durations import Duration, check_positive, format_duration
+from ringctl.core.planchecks import ConfigModel, plan_file_checks
 
 __all__ = [
     "MAX_CONSECUTIVE_HEALTHY",

@@ -1,10 +1,10 @@
-"""Render a :class:`~workflows.models.ReleaseStatus` as a readable table."""
+"""Render a :class:`~ringctl.workflows.models.ReleaseStatus` as a readable table."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from workflows.models import Event, ReleaseStatus
+from ringctl.workflows.models import Event, ReleaseStatus
 
 
 def _when(at: datetime | None) -> str:

@@ -6,7 +6,7 @@ import shutil
 import sysconfig
 from pathlib import Path
 
-from ringctl.errors import RingctlError
+from ringctl.core.errors import RingctlError
 
 
 def find_binary(name: str) -> str:

@@ -1,6 +1,6 @@
 """Release operations for the CLI and for pipelines: start, command, query, list.
 
-Every refusal becomes a :class:`~ringctl.errors.ReleaseError` with a message
+Every refusal becomes a :class:`~ringctl.core.errors.ReleaseError` with a message
 meant for a person; nothing is changed when a command is refused.
 """
 
@@ -28,13 +28,21 @@ from temporalio.common import (
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from ringctl.constants import COMMAND_EXPIRED, SA_RING, SA_SERVICE, SA_STATE, SA_VERSION, TASK_QUEUE, workflow_id_for
-from ringctl.errors import ReleaseError, RingctlError, UnavailableError
-from ringctl.plan import Plan
-from ringctl.reachability import failing_workflow_task, why_no_answer
-from ringctl.timescale import scale_plan
-from ringctl.versions import check_version
-from workflows.models import (
+from ringctl.client.reachability import failing_workflow_task, why_no_answer
+from ringctl.core.constants import (
+    COMMAND_EXPIRED,
+    SA_RING,
+    SA_SERVICE,
+    SA_STATE,
+    SA_VERSION,
+    TASK_QUEUE,
+    workflow_id_for,
+)
+from ringctl.core.errors import ReleaseError, RingctlError, UnavailableError
+from ringctl.core.plan import Plan
+from ringctl.core.timescale import scale_plan
+from ringctl.core.versions import check_version
+from ringctl.workflows.models import (
     Command,
     CommandResult,
     PastRelease,
@@ -43,7 +51,7 @@ from workflows.models import (
     ReleaseStatus,
     RollbackRequest,
 )
-from workflows.ring_release import RingRelease
+from ringctl.workflows.ring_release import RingRelease
 
 #: A command must be taken by a worker within this time, or the workflow refuses it (never applied later).
 COMMAND_DEADLINE = timedelta(seconds=4)
@@ -80,7 +88,7 @@ async def start_release(
 ) -> WorkflowHandle[RingRelease, ReleaseStatus]:
     """Start a release; refuse when the service is unknown or already has one in flight.
 
-    ``speed`` above 1 runs the plan's waits that many times faster (:func:`ringctl.timescale.scale_plan`).
+    ``speed`` above 1 runs the plan's waits that many times faster (:func:`ringctl.core.timescale.scale_plan`).
     """
     try:
         spec = plan.service(service)

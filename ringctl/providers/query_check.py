@@ -12,9 +12,9 @@ import asyncio
 from dataclasses import dataclass
 from datetime import timedelta
 
-from activities.gates import render_query
-from activities.prometheus import PrometheusSource
-from ringctl.plan import Plan
+from ringctl.core.plan import Plan
+from ringctl.core.query import promql_duration, render_query
+from ringctl.providers.prometheus import PrometheusSource
 
 #: Placeholder version used to render ``{version}`` and ``{previous_version}``.
 PLACEHOLDER_VERSION = "0.0.0"
@@ -40,7 +40,7 @@ def plan_queries(plan: Plan) -> list[TemplatedQuery]:
             "region": region,
             "version": PLACEHOLDER_VERSION,
             "previous_version": PLACEHOLDER_VERSION,
-            "window": _promql_duration(window),
+            "window": promql_duration(window),
         }
         out.append(TemplatedQuery(path, render_query(template, variables)))
 
@@ -63,18 +63,12 @@ def plan_queries(plan: Plan) -> list[TemplatedQuery]:
 async def check_plan_queries(plan: Plan, url: str, timeout: float = 10.0) -> list[tuple[TemplatedQuery, str]]:
     """Send every query of ``plan`` to Prometheus at ``url`` once, concurrently; the ones that do not parse.
 
-    Raises :class:`~ringctl.errors.TransientError` when Prometheus cannot be asked.
+    Raises :class:`~ringctl.core.errors.TransientError` when Prometheus cannot be asked.
     """
     queries = plan_queries(plan)
     async with PrometheusSource(timeout=timeout) as source:
         problems = await asyncio.gather(*(source.check_query(q.query, url) for q in queries))
     return [(query, problem) for query, problem in zip(queries, problems, strict=False) if problem is not None]
-
-
-def _promql_duration(window: timedelta) -> str:
-    seconds = window.total_seconds()
-    whole = int(seconds)
-    return f"{whole}s" if whole == seconds else f"{int(seconds * 1000)}ms"
 
 
 __all__ = ["PLACEHOLDER_VERSION", "TemplatedQuery", "check_plan_queries", "plan_queries"]

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from activities.models import DeployInput, Measurement, RollbackResult, RolloutStatus, Target, UndoRecord
-from ringctl.plan import Gate, Region
+from ringctl.core.plan import Gate, Region
+from ringctl.providers.models import DeployInput, Measurement, RollbackResult, RolloutStatus, Target, UndoRecord
 
 
 class DeployTarget(Protocol):
     """Changes what runs in a region. Calls are blocking and must be idempotent.
 
-    Raise :class:`ringctl.errors.ConfigError` for input that can never work (unknown
-    context, missing object) and :class:`ringctl.errors.TransientError` for
+    Raise :class:`ringctl.core.errors.ConfigError` for input that can never work (unknown
+    context, missing object) and :class:`ringctl.core.errors.TransientError` for
     failures worth retrying.
     """
 
@@ -30,7 +30,7 @@ class DeployTarget(Protocol):
 
 
 class MetricsSource(Protocol):
-    """Measures gates. Never judges: :func:`activities.gates.judge` decides."""
+    """Measures gates. Never judges: :func:`ringctl.activities.gates.judge` decides."""
 
     async def measure(self, gate: Gate, region: Region, variables: dict[str, str], url: str) -> Measurement:
         """Measure ``gate`` in ``region``; ``variables`` fill the query template.

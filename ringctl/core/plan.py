@@ -5,14 +5,14 @@ Gates come from two places and are evaluated the same way: a ring's own
 :meth:`Plan.gates_for` compiles into threshold and burn-rate gates for each ring
 (with the ring's ``slo_overrides`` applied) and :meth:`Plan.budget_gates_for`
 into the error-budget gates checked before the ring is deployed. The gate and
-SLO models live in :mod:`ringctl.slo` and are re-exported here.
+SLO models live in :mod:`ringctl.core.slo` and are re-exported here.
 
 In a plan file every unknown field is an error, so a typo is not a silent
 default, and every duration and number is bounded (:data:`MAX_PARALLEL` and
-friends, :data:`~ringctl.durations.MAX_DURATION`). The plan travels into the
+friends, :data:`~ringctl.core.durations.MAX_DURATION`). The plan travels into the
 workflow as data, so editing ``rings.yaml`` never changes a release that is
 already running; decoding it from a payload is lenient and pure (unknown fields
-ignored, no I/O), see :mod:`ringctl.planchecks`.
+ignored, no I/O), see :mod:`ringctl.core.planchecks`.
 """
 
 from __future__ import annotations
@@ -23,11 +23,11 @@ from typing import Annotated
 
 from pydantic import Field, StringConstraints, field_validator, model_validator
 
-from activities.notify import Notifications
-from ringctl.durations import Duration, check_positive
-from ringctl.planchecks import ConfigModel
-from ringctl.signing import ApprovalSigning
-from ringctl.slo import (
+from ringctl.core.durations import Duration, check_positive
+from ringctl.core.notifications import Notifications
+from ringctl.core.planchecks import ConfigModel
+from ringctl.core.signing import ApprovalSigning
+from ringctl.core.slo import (
     MAX_CONSECUTIVE_HEALTHY,
     MAX_SAMPLES,
     MIN_INTERVAL,
@@ -40,7 +40,7 @@ from ringctl.slo import (
     Slo,
     SloOverride,
 )
-from ringctl.windows import Freeze, HolidayFreeze, RingSchedule, Window
+from ringctl.core.windows import Freeze, HolidayFreeze, RingSchedule, Window
 
 #: ISO 3166-1 alpha-2 code of Japan; regions tagged with it must be in the final ring.
 JAPAN = "JP"
@@ -107,7 +107,7 @@ class Ring(Model):
 
     @property
     def schedule(self) -> RingSchedule:
-        """The ring's windows, freezes and holidays, as :func:`ringctl.windows.check` takes them."""
+        """The ring's windows, freezes and holidays, as :func:`ringctl.core.windows.check` takes them."""
         return RingSchedule(windows=self.windows, freezes=self.freezes, holidays=self.holidays)
 
     @field_validator("rollout_timeout")

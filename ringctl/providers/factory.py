@@ -6,8 +6,8 @@ import os
 import sqlite3
 from pathlib import Path
 
-from activities.providers import DeployTarget, MetricsSource
-from ringctl.errors import RingctlError
+from ringctl.core.errors import RingctlError
+from ringctl.providers.interfaces import DeployTarget, MetricsSource
 
 #: Client-side limit of one Prometheus query, in seconds. Releases also bound each
 #: query by their plan's ``prometheus.timeout``; the smaller of the two applies.
@@ -35,14 +35,14 @@ def make_providers(
 ) -> tuple[DeployTarget, MetricsSource]:
     """Build the deploy target and metrics source named by the worker's flags.
 
-    ``sandbox`` is a simulation (see :mod:`activities.sandbox`); both sandbox
+    ``sandbox`` is a simulation (see :mod:`ringctl.providers.sandbox`); both sandbox
     providers share one simulated world, kept in the ``sandbox_state`` directory
     (created if missing; ``None``: in memory) and scripted by its ``scenario.json``.
     The Prometheus source keeps one HTTP client per Prometheus URL; close it
     with ``await source.aclose()``. ``prometheus_url`` (``--prometheus-url``)
     is queried for every region instead of the URLs the plan names.
     """
-    from activities.sandbox import SandboxDeployTarget, SandboxMetricsSource, SandboxWorld
+    from ringctl.providers.sandbox import SandboxDeployTarget, SandboxMetricsSource, SandboxWorld
 
     world: SandboxWorld | None = None
     if "sandbox" in (deploy_target, metrics_source):
@@ -53,7 +53,7 @@ def make_providers(
     target: DeployTarget
     source: MetricsSource
     if deploy_target == "kubernetes":
-        from activities.kubernetes import KubernetesDeployTarget
+        from ringctl.providers.kubernetes import KubernetesDeployTarget
 
         target = KubernetesDeployTarget(kubeconfig=kubeconfig)
     elif deploy_target == "sandbox" and world is not None:
@@ -61,7 +61,7 @@ def make_providers(
     else:
         raise RingctlError(f"unknown deploy target {deploy_target!r}; use kubernetes or sandbox")
     if metrics_source == "prometheus":
-        from activities.prometheus import PrometheusSource
+        from ringctl.providers.prometheus import PrometheusSource
 
         try:
             source = PrometheusSource(timeout=prometheus_timeout, url=prometheus_url)

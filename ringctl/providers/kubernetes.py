@@ -1,4 +1,4 @@
-"""The production :class:`~activities.providers.DeployTarget`: a Deployment per region, via kubeconfig contexts.
+"""The production :class:`~ringctl.providers.interfaces.DeployTarget`: a Deployment per region, via kubeconfig contexts.
 
 Each region is a kubeconfig context plus a namespace. :meth:`KubernetesDeployTarget.deploy`
 sets the image of one container of the service's Deployment with a strategic-merge patch
@@ -11,8 +11,8 @@ with the release id, the version, and the previous image and revision.
 (``polymorphichelpers/rollback.go``). One API client per context is created on first use
 and reused. Kubernetes errors are translated here: input that can never work (unknown
 context, missing namespace, Deployment or container, forbidden) becomes
-:class:`~ringctl.errors.ConfigError`; conflicts, throttling, 5xx, timeouts and connection
-errors become :class:`~ringctl.errors.TransientError`, which Temporal retries with backoff.
+:class:`~ringctl.core.errors.ConfigError`; conflicts, throttling, 5xx, timeouts and connection
+errors become :class:`~ringctl.core.errors.TransientError`, which Temporal retries with backoff.
 Credentials and kubeconfig contents are never logged.
 """
 
@@ -32,15 +32,8 @@ from kubernetes.client import ApiClient, AppsV1Api
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 
-from activities.models import (
-    DeployInput,
-    RollbackResult,
-    RolloutState,
-    RolloutStatus,
-    Target,
-    UndoRecord,
-)
-from ringctl.errors import ConfigError, TransientError
+from ringctl.core.errors import ConfigError, TransientError
+from ringctl.providers.models import DeployInput, RollbackResult, RolloutState, RolloutStatus, Target, UndoRecord
 
 log = structlog.get_logger(__name__)
 

@@ -1,4 +1,4 @@
-"""Load ``rings.yaml`` into a :class:`~ringctl.plan.Plan`, turning every failure into a :class:`PlanError`.
+"""Load ``rings.yaml`` into a :class:`~ringctl.core.plan.Plan`, turning every failure into a :class:`PlanError`.
 
 Whatever the file holds, loading it ends quickly with a plan or a
 :class:`PlanError` whose problems are single lines ``[field path or line]:
@@ -7,10 +7,10 @@ message (got VALUE)``, never another exception:
 * only a regular file of at most :data:`MAX_PLAN_BYTES` is read (a FIFO, a
   device such as ``/dev/zero`` or a directory is refused without reading it);
 * it must be UTF-8 text without NUL bytes;
-* the YAML is read by :func:`ringctl.safeyaml.load_yaml` (duplicate keys,
+* the YAML is read by :func:`ringctl.core.safeyaml.load_yaml` (duplicate keys,
   nesting, alias expansion and size are bounded);
 * the plan is validated with the plan-file checks
-  (:data:`~ringctl.planchecks.PLAN_FILE_CONTEXT`), and at most
+  (:data:`~ringctl.core.planchecks.PLAN_FILE_CONTEXT`), and at most
   :data:`MAX_PROBLEMS` problems are listed, each value shown cut short.
 """
 
@@ -27,10 +27,10 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from ringctl.errors import PlanError
-from ringctl.plan import Plan
-from ringctl.planchecks import PLAN_FILE_CONTEXT
-from ringctl.safeyaml import load_yaml
+from ringctl.core.errors import PlanError
+from ringctl.core.plan import Plan
+from ringctl.core.planchecks import PLAN_FILE_CONTEXT
+from ringctl.core.safeyaml import load_yaml
 
 #: The plan file used when none is given.
 DEFAULT_PLAN = "rings.yaml"

@@ -4,7 +4,7 @@ Every :data:`Duration` is finite and not negative, and one in a plan file is at
 most :data:`MAX_DURATION`, so no arithmetic on an accepted plan (``now +
 rollback_retention``, a timeout plus a margin) can overflow. The bound lives
 here, in the :data:`Duration` type, and nowhere else; like every plan-file
-check (:mod:`ringctl.planchecks`) it is not applied again to stored payloads.
+check (:mod:`ringctl.core.planchecks`) it is not applied again to stored payloads.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator, PlainSerializer, TypeAdapter, ValidationError, ValidationInfo
 
-from ringctl.planchecks import plan_file_checks
+from ringctl.core.planchecks import plan_file_checks
 
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
 _ISO_DURATION = TypeAdapter(timedelta)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from ringctl.plan import Plan, Ring, Slo, SloOverride
+from ringctl.core.plan import Plan, Ring, Slo, SloOverride
 
 #: Evaluation intervals are never shortened below this (each evaluation is history and a query).
 MIN_INTERVAL = timedelta(seconds=1)

@@ -10,7 +10,7 @@ and the installed ``holidays`` package (whose data changes between versions, so
 call it from a (local) activity when a schedule has ``holidays``).
 
 Validating these models is pure too, except under the plan-file context
-(:mod:`ringctl.planchecks`): only then are zone names looked up in the tz
+(:mod:`ringctl.core.planchecks`): only then are zone names looked up in the tz
 database and holiday countries in ``holidays`` (imported lazily, never by
 importing this module), so a schedule inside a payload decodes in the workflow
 sandbox. Built directly (``HolidayFreeze(...)``, ``RingSchedule.model_validate``)
@@ -48,8 +48,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 
-from ringctl.planchecks import StandaloneConfigModel, plan_file_checks
-from ringctl.wallclock import local_midnight, wall_candidates
+from ringctl.core.planchecks import StandaloneConfigModel, plan_file_checks
+from ringctl.core.wallclock import local_midnight, wall_candidates
 
 if TYPE_CHECKING:
     from holidays import HolidayBase

@@ -4,7 +4,7 @@ An approver signs an :class:`ApprovalClaim` (release, ring, version, approver,
 time) with their private key (``ringctl approve --key``); the workflow's update
 validator checks the signature against the public key the plan lists for that
 approver (:class:`ApprovalSigning`) and rejects unsigned, forged, tampered,
-future-dated or stale approvals with a :class:`~ringctl.errors.SigningError`
+future-dated or stale approvals with a :class:`~ringctl.core.errors.SigningError`
 whose message says exactly what is wrong.
 
 Formats: private keys are PEM, PKCS8, unencrypted; public keys in the plan and
@@ -17,7 +17,7 @@ Everything here is pure and deterministic except :func:`generate_keypair`
 (randomness) and :func:`load_private_key` (reads one file); ``now`` is always
 passed in. Validating :class:`ApprovalSigning` checks each public key's base64
 and length with the standard library only; handing the key to ``cryptography``
-is a plan-file check (:mod:`ringctl.planchecks`), so a plan in a payload decodes
+is a plan-file check (:mod:`ringctl.core.planchecks`), so a plan in a payload decodes
 without it.
 """
 
@@ -38,9 +38,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 )
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from ringctl.durations import format_duration
-from ringctl.errors import SigningError
-from ringctl.planchecks import ConfigModel, plan_file_checks
+from ringctl.core.durations import format_duration
+from ringctl.core.errors import SigningError
+from ringctl.core.planchecks import ConfigModel, plan_file_checks
 
 __all__ = [
     "CLOCK_SKEW",

@@ -18,23 +18,23 @@ from typing import Any, TypeVar
 import click
 from temporalio.service import RPCError, RPCStatusCode
 
-from ringctl.connection import ConnectionOptions, connect
-from ringctl.constants import TASK_QUEUE
-from ringctl.errors import PlanError, RingctlError, UnavailableError
-from ringctl.identity import ACTOR_ENV, current_actor
-from ringctl.log import configure_logging
-from ringctl.plan import Plan
-from ringctl.planfile import DEFAULT_PLAN, load_plan
-from ringctl.render import render_status
-from ringctl.timescale import MAX_SPEED
-from workflows.models import AbortRequest, ApproveRequest, PauseRequest, ReleaseState, ResumeRequest
-from workflows.ring_release import RingRelease
+from ringctl.cli.render import render_status
+from ringctl.client.connection import ConnectionOptions, connect
+from ringctl.core.constants import TASK_QUEUE
+from ringctl.core.errors import PlanError, RingctlError, UnavailableError
+from ringctl.core.identity import ACTOR_ENV, current_actor
+from ringctl.core.log import configure_logging
+from ringctl.core.plan import Plan
+from ringctl.core.planfile import DEFAULT_PLAN, load_plan
+from ringctl.core.timescale import MAX_SPEED
+from ringctl.workflows.models import AbortRequest, ApproveRequest, PauseRequest, ReleaseState, ResumeRequest
+from ringctl.workflows.ring_release import RingRelease
 
 EXIT_REFUSED = 1
 #: Temporal or a worker did not take the command in time: nothing was applied, safe to retry.
 EXIT_UNAVAILABLE = 4
 EXIT_NOT_COMPLETED = 3
-#: ``--speed``: how many times faster than written a plan's waits run (:mod:`ringctl.timescale`).
+#: ``--speed``: how many times faster than written a plan's waits run (:mod:`ringctl.core.timescale`).
 SPEED = click.FloatRange(1.0, MAX_SPEED)
 
 T = TypeVar("T")
@@ -101,7 +101,7 @@ def validate(file: str, check_queries: bool, prometheus_url: str | None) -> None
         sys.exit(EXIT_REFUSED)
     rings = " -> ".join(ring.name for ring in plan.stages)
     if check_queries:
-        from ringctl.checkqueries import check_plan_queries, plan_queries
+        from ringctl.providers.query_check import check_plan_queries, plan_queries
 
         url = prometheus_url or plan.prometheus.url
         try:
@@ -158,8 +158,8 @@ def release_start(
     actor: str,
 ) -> None:
     """Start a release; prints its id."""
-    from ringctl.releases import release_id_for, start_release
-    from ringctl.versions import check_version
+    from ringctl.client.releases import release_id_for, start_release
+    from ringctl.core.versions import check_version
 
     try:
         check_version(version)
@@ -197,7 +197,7 @@ def _command(name: str, update: Any, build: Callable[..., Any], help_text: str) 
 
     @_connection_options
     def command(release: str, connection: ConnectionOptions, actor: str, **fields: Any) -> None:
-        from ringctl.releases import send
+        from ringctl.client.releases import send
 
         async def go() -> None:
             client = await _client(connection, actor)
@@ -239,8 +239,8 @@ def approve(
     """Approve promotion of RELEASE into a ring, or override the ring's error budget or window."""
     from datetime import UTC, datetime
 
-    from ringctl.releases import get_status, send
-    from ringctl.signing import ApprovalClaim, load_private_key, sign_claim
+    from ringctl.client.releases import get_status, send
+    from ringctl.core.signing import ApprovalClaim, load_private_key, sign_claim
 
     if (override_budget or override_window) and not reason.strip():
         flag = "--override-budget" if override_budget else "--override-window"
@@ -291,7 +291,7 @@ def keys_generate(name: str, directory: str) -> None:
     """Create NAME.key (private, mode 0600) and NAME.pub; print the plan entry for the public key."""
     from pathlib import Path
 
-    from ringctl.signing import generate_keypair
+    from ringctl.core.signing import generate_keypair
 
     private_pem, public_b64 = generate_keypair()
     folder = Path(directory)
@@ -318,7 +318,7 @@ def rollback(release: str | None, service: str | None, reason: str, connection: 
     Works while the release runs (any state) and after it ended, within the
     plan's rollback_retention.
     """
-    from ringctl.releases import rollback_release
+    from ringctl.client.releases import rollback_release
 
     if (release is None) == (service is None):
         raise click.UsageError("name either RELEASE or --service")
@@ -356,7 +356,7 @@ def status(
     release: str | None, output: str, watch: bool, interval: float, connection: ConnectionOptions, actor: str
 ) -> None:
     """Show a release (RELEASE is service@version or a service); without RELEASE, list releases."""
-    from ringctl.releases import get_status
+    from ringctl.client.releases import get_status
 
     if release is None:
         if watch:
@@ -387,8 +387,8 @@ def status(
 @_connection_options
 def history(release: str, output: str, connection: ConnectionOptions, actor: str) -> None:
     """Show the audit log of RELEASE: every action, who did it, when and why."""
-    from ringctl.releases import get_status
-    from ringctl.render import render_events
+    from ringctl.cli.render import render_events
+    from ringctl.client.releases import get_status
 
     async def go() -> None:
         client = await _client(connection, actor)
@@ -414,7 +414,7 @@ def list_command(
 
 
 def _print_list(connection: ConnectionOptions, actor: str, service: str | None, state: str | None, output: str) -> None:
-    from ringctl.releases import list_releases
+    from ringctl.client.releases import list_releases
 
     async def go() -> None:
         client = await _client(connection, actor)
@@ -475,7 +475,7 @@ def worker(
 
     from click.core import ParameterSource
 
-    from ringctl.providers import check_kubeconfig, default_sandbox_state, make_providers
+    from ringctl.providers.factory import check_kubeconfig, default_sandbox_state, make_providers
     from ringctl.worker import ACTIVITY_THREADS, build_worker, ensure_search_attributes
 
     from_flag = click.get_current_context().get_parameter_source("kubeconfig") is ParameterSource.COMMANDLINE
@@ -519,7 +519,7 @@ def worker(
 @click.option(
     "--speed",
     type=SPEED,
-    default=1800.0,  # ringctl.demo.DEFAULT_SPEED
+    default=1800.0,  # ringctl.cli.demo.DEFAULT_SPEED
     show_default=True,
     help="Run the plan's bakes, evaluation intervals and rollout timeouts N times faster (release start --speed).",
 )
@@ -533,7 +533,7 @@ def demo(fail_region: str | None, plan_file: str | None, speed: float, keep_runn
 
     Exit code 0 if the release ended as scripted (completed; rolled back with --fail-region), else 3.
     """
-    from ringctl.demo import run_demo
+    from ringctl.cli.demo import run_demo
 
     sys.exit(_run(run_demo(plan_file=plan_file, fail_region=fail_region, speed=speed, keep_running=keep_running)))
 

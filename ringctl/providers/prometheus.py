@@ -1,12 +1,12 @@
-"""The production :class:`~activities.providers.MetricsSource`: instant PromQL queries over HTTP.
+"""The production :class:`~ringctl.providers.interfaces.MetricsSource`: instant PromQL queries over HTTP.
 
 :class:`PrometheusSource` renders a gate's ``query`` and ``samples_query`` with
-:func:`activities.gates.render_query`, sends both at once to
+:func:`ringctl.core.query.render_query`, sends both at once to
 ``<url>/api/v1/query`` and reduces each answer to one number: a scalar, or a
 vector of exactly one sample; an empty vector is missing data (``None``).
 Everything else - several series, NaN or Inf, a Prometheus error, an HTTP
 error, a timeout, a refused connection - becomes ``Measurement.error``, so the
-shared :func:`~activities.gates.judge` applies the gate's ``missing_data``
+shared :func:`~ringctl.activities.gates.judge` applies the gate's ``missing_data``
 policy. One ``httpx.AsyncClient`` per Prometheus base URL is created on first
 use and reused until :meth:`PrometheusSource.aclose`.
 
@@ -26,10 +26,10 @@ from typing import Any
 import httpx
 import structlog
 
-from activities.gates import render_query
-from activities.models import Measurement
-from ringctl.errors import TransientError
-from ringctl.plan import Gate, Region
+from ringctl.core.errors import TransientError
+from ringctl.core.plan import Gate, Region
+from ringctl.core.query import render_query
+from ringctl.providers.models import Measurement
 
 log = structlog.get_logger(__name__)
 
@@ -118,7 +118,7 @@ class PrometheusSource:
 
         Uses the first of :data:`CHECK_PATHS` the server has (Debian's 2.42 has
         ``format_query``, not ``parse_query``). Raises
-        :class:`~ringctl.errors.TransientError` when Prometheus cannot be asked.
+        :class:`~ringctl.core.errors.TransientError` when Prometheus cannot be asked.
         The override URL, if any, replaces ``url``.
         """
         url = self._override or url

@@ -6,9 +6,9 @@ call is slow: a delay before a call does its work (``deploy``, ``rollout``,
 and before the call answers (``after_deploy``, ``after_rollback``: a worker
 killed then leaves a change whose answer never arrived). A delay longer than
 the scenario's ``request_timeout`` is a provider that stopped answering: the
-call waits that long and raises :class:`~ringctl.errors.TransientError`, as the
-Kubernetes client's read timeout does (``activities.kubernetes.REQUEST_TIMEOUT``).
-:mod:`activities.sandbox` re-exports everything here.
+call waits that long and raises :class:`~ringctl.core.errors.TransientError`, as the
+Kubernetes client's read timeout does (``ringctl.providers.kubernetes.REQUEST_TIMEOUT``).
+:mod:`ringctl.providers.sandbox` re-exports everything here.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, PositiveFlo
 from temporalio import activity
 from temporalio.exceptions import CancelledError
 
-from ringctl.errors import TransientError
+from ringctl.core.errors import TransientError
 
 #: Matches every version in a :class:`Scenario` entry.
 ANY_VERSION = "*"
@@ -114,7 +114,7 @@ def take(scenario: Scenario, kind: DelayKind, where: str) -> None:
     """Take as long as ``scenario`` delays a call of ``kind`` in region ``where``.
 
     A delay beyond ``scenario.request_timeout`` is a provider that does not
-    answer: wait out the timeout, then raise :class:`~ringctl.errors.TransientError`.
+    answer: wait out the timeout, then raise :class:`~ringctl.core.errors.TransientError`.
     """
     delay, timeout = scenario.delay(kind), scenario.request_timeout
     if delay <= timeout:

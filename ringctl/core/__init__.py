@@ -1,0 +1,1 @@
+"""ringctl/core."""

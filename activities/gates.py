@@ -1,8 +1,10 @@
 """Gate evaluation: providers measure, :func:`judge` decides, the activity evaluates a ring.
 
 One path for every gate kind (threshold, burn_rate, error_budget): the
-activity measures each gate in each region - burn-rate gates once per window -
-all concurrently, and :func:`judge` turns the measurements into a decision.
+activity measures each gate in each region once per window of
+:meth:`~ringctl.core.gates.BaseGate.windows` (burn-rate gates: two), all
+concurrently, and :func:`judge` turns the measurements into a decision, the
+value compared derived by the gate's kind (:meth:`~ringctl.core.gates.BaseGate.derive`).
 """
 
 from __future__ import annotations
@@ -13,8 +15,7 @@ from datetime import UTC, datetime, timedelta
 from temporalio import activity
 
 from ringctl.activities.models import EvaluateGatesInput, GateDecision, GateEvaluation, GateResult
-from ringctl.core.durations import format_duration
-from ringctl.core.plan import Gate, GateKind, MissingData, Region
+from ringctl.core.plan import Gate, MissingData, Region
 from ringctl.core.query import promql_duration, render_query
 from ringctl.providers.interfaces import MetricsSource
 from ringctl.providers.models import Measurement
@@ -29,22 +30,6 @@ _MISSING = {
 }
 
 
-def derive(gate: Gate, values: list[float]) -> float:
-    """The value a gate compares with its threshold, from its measured values (one per window).
-
-    threshold: the value. burn_rate: ``min(ratio_short, ratio_long) / (1 - objective)``
-    (both windows must burn faster than the threshold to breach). error_budget:
-    ``1 - ratio / (1 - objective)``, the fraction of the budget left (negative when overspent).
-    """
-    if gate.kind is GateKind.THRESHOLD:
-        return values[0]
-    budget = 1 - (gate.objective or 0.0)
-    # Rounded so that float noise (1 - 0.999 is 0.0010000000000000009) never decides a gate.
-    if gate.kind is GateKind.BURN_RATE:
-        return round(min(values) / budget, 9)
-    return round(1 - values[0] / budget, 9)
-
-
 def judge(gate: Gate, measurement: Measurement, *more: Measurement) -> tuple[GateDecision, str]:
     """Decide one gate from its measurements (burn-rate gates: short window, then long window).
 
@@ -54,7 +39,8 @@ def judge(gate: Gate, measurement: Measurement, *more: Measurement) -> tuple[Gat
     """
     missing = _MISSING[gate.missing_data]
     measurements = [measurement, *more]
-    labels = _window_labels(gate, len(measurements))
+    # One measurement per window names each window; any other count leaves them unnamed.
+    labels = gate.window_labels() if len(measurements) == len(gate.windows()) else [""] * len(measurements)
     for label, m in zip(labels, measurements, strict=False):
         where = f" ({label})" if label else ""
         if m.error is not None:
@@ -67,36 +53,8 @@ def judge(gate: Gate, measurement: Measurement, *more: Measurement) -> tuple[Gat
                 f"fewer than min_samples {gate.min_samples:g}"
             )
     values = [m.value for m in measurements if m.value is not None]
-    value = derive(gate, values)
-    healthy = gate.comparison.holds(value, gate.threshold)
-    verdict = "within" if healthy else "breaches"
-    if gate.kind is GateKind.BURN_RATE:
-        burns = ", ".join(f"{label} {derive(gate, [v]):.3g}x" for label, v in zip(labels, values, strict=False))
-        return (GateDecision.PASS if healthy else GateDecision.FAIL), (
-            f"burn rate {burns}: {value:.3g} {verdict} {gate.comparison} {gate.threshold:g}"
-        )
-    if gate.kind is GateKind.ERROR_BUDGET:
-        state = "left" if healthy else "exhausted"
-        return (GateDecision.PASS if healthy else GateDecision.FAIL), (
-            f"error budget {state}: {value:.1%} of the budget remains over {format_duration(gate.window)} "
-            f"(bad ratio {values[0]:.3g}, objective {gate.objective:g})"
-        )
-    return (GateDecision.PASS if healthy else GateDecision.FAIL), (
-        f"{value:g} {verdict} {gate.comparison} {gate.threshold:g}"
-    )
-
-
-def windows(gate: Gate) -> list[timedelta]:
-    """The ``{window}`` values a gate is measured with: the long window too for burn-rate gates."""
-    if gate.kind is GateKind.BURN_RATE and gate.long_window is not None:
-        return [gate.window, gate.long_window]
-    return [gate.window]
-
-
-def _window_labels(gate: Gate, count: int) -> list[str]:
-    if gate.kind is GateKind.BURN_RATE and count == 2:
-        return [f"short {format_duration(gate.window)}", f"long {format_duration(gate.long_window or gate.window)}"]
-    return [""] * count
+    healthy = gate.comparison.holds(gate.derive(values), gate.threshold)
+    return (GateDecision.PASS if healthy else GateDecision.FAIL), gate.describe(values, healthy)
 
 
 def combine(decisions: list[GateDecision]) -> GateDecision:
@@ -127,7 +85,7 @@ class GateActivities:
                 "service": request.service,
                 "region": region.name,
                 "version": request.version,
-                "previous_version": request.previous_versions.get(region.name, request.previous_version or ""),
+                "previous_version": request.previous_versions.get(region.name, ""),
                 "window": promql_duration(window),
             }
             url = region.prometheus_url or request.prometheus_url
@@ -142,10 +100,10 @@ class GateActivities:
                 )
 
         async def one(gate: Gate, region: Region) -> GateResult:
-            measurements = await asyncio.gather(*(measure(gate, region, w) for w in windows(gate)))
+            measurements = await asyncio.gather(*(measure(gate, region, w) for w in gate.windows()))
             decision, reason = judge(gate, *measurements)
             values = [m.value for m in measurements]
-            derived = derive(gate, [v for v in values if v is not None]) if None not in values else None
+            derived = gate.derive([v for v in values if v is not None]) if None not in values else None
             return GateResult(
                 gate=gate.name,
                 region=region.name,

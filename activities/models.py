@@ -64,7 +64,6 @@ class EvaluateGatesInput(Message):
     release_id: str
     service: str
     version: str
-    previous_version: str | None
     ring: str
     regions: list[Region]
     gates: list[Gate]

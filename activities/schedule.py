@@ -1,6 +1,6 @@
 """Deployment-window checks, run by the workflow as a local activity.
 
-The arithmetic is pure (:func:`ringctl.core.windows.check`), but public holidays
+The arithmetic is pure (:func:`ringctl.core.schedulecheck.check`), but public holidays
 come from the ``holidays`` package, whose data changes between versions: as a
 local activity its answer is recorded in the history, so a replay never
 recomputes it. ``now`` is the workflow's time, never this process's clock.
@@ -13,7 +13,8 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict
 from temporalio import activity
 
-from ringctl.core.windows import RingSchedule, WindowCheck, check
+from ringctl.core.schedule import RingSchedule
+from ringctl.core.schedulecheck import WindowCheck, check
 
 
 class CheckWindowInput(BaseModel):

@@ -17,7 +17,7 @@ from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from ringctl import releases
+from ringctl.client import releases
 from ringctl.client.releases import _deliver
 from ringctl.core.constants import COMMAND_EXPIRED
 from ringctl.core.errors import UnavailableError

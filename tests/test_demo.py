@@ -16,8 +16,8 @@ import pytest
 from temporalio.client import Client
 
 import ringctl.cli.demo as demo
-from ringctl import releases
 from ringctl.cli import cli
+from ringctl.client import releases
 from ringctl.core.timescale import scale_plan
 from ringctl.workflows.models import ReleaseInput
 

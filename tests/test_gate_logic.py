@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 import yaml
 
-from ringctl.activities.gates import combine, derive, judge, windows
+from ringctl.activities.gates import combine, judge
 from ringctl.activities.models import GateDecision
 from ringctl.core.errors import PlanError
-from ringctl.core.plan import Gate, GateKind, Plan, Region
+from ringctl.core.plan import BurnRateGate, ErrorBudgetGate, GateKind, Plan, Region, ThresholdGate
 from ringctl.core.planfile import load_plan
 from ringctl.providers.models import Measurement
 from ringctl.providers.query_check import plan_queries
@@ -27,7 +27,7 @@ def ok(value: float, samples: float = 1000) -> Measurement:
     return Measurement(query="q", value=value, samples=samples)
 
 
-def burn_gate(**extra: Any) -> Gate:
+def burn_gate(**extra: Any) -> BurnRateGate:
     body: dict[str, Any] = {
         "name": "availability:burn-5m-1h",
         "kind": "burn_rate",
@@ -38,10 +38,10 @@ def burn_gate(**extra: Any) -> Gate:
         "long_window": "1h",
         "objective": 0.999,
     }
-    return Gate.model_validate({**body, **extra})
+    return BurnRateGate.model_validate({**body, **extra})
 
 
-def budget_gate(**extra: Any) -> Gate:
+def budget_gate(**extra: Any) -> ErrorBudgetGate:
     body: dict[str, Any] = {
         "name": "availability:budget",
         "kind": "error_budget",
@@ -51,7 +51,7 @@ def budget_gate(**extra: Any) -> Gate:
         "window": "28d",
         "objective": 0.999,
     }
-    return Gate.model_validate({**body, **extra})
+    return ErrorBudgetGate.model_validate({**body, **extra})
 
 
 # -- burn rate ---------------------------------------------------------------------
@@ -59,14 +59,14 @@ def budget_gate(**extra: Any) -> Gate:
 
 def test_burn_rate_breaches_only_when_both_windows_burn_too_fast() -> None:
     gate = burn_gate()
-    assert windows(gate) == [timedelta(minutes=5), timedelta(hours=1)]
+    assert gate.windows() == [timedelta(minutes=5), timedelta(hours=1)]
     # 2 % bad against a 0.1 % budget: 20x in both windows
     decision, reason = judge(gate, ok(0.02), ok(0.02))
     assert decision is GateDecision.FAIL
     assert "short 5m 20x" in reason and "long 1h 20x" in reason
     # a short spike that the long window has not confirmed: no breach (the workbook's point)
     assert judge(gate, ok(0.02), ok(0.005))[0] is GateDecision.PASS
-    assert derive(gate, [0.02, 0.005]) == pytest.approx(5.0)
+    assert gate.derive([0.02, 0.005]) == pytest.approx(5.0)
     # a long-window burn that has already stopped: no breach either
     assert judge(gate, ok(0.0001), ok(0.02))[0] is GateDecision.PASS
 
@@ -92,7 +92,7 @@ def test_burn_rate_missing_window_follows_policy() -> None:
 )
 def test_error_budget_remaining(bad_ratio: float, remaining: float, decision: GateDecision) -> None:
     gate = budget_gate()
-    assert derive(gate, [bad_ratio]) == pytest.approx(remaining)
+    assert gate.derive([bad_ratio]) == pytest.approx(remaining)
     verdict, reason = judge(gate, ok(bad_ratio))
     assert verdict is decision
     assert ("exhausted" if decision is GateDecision.FAIL else "left") in reason
@@ -105,7 +105,7 @@ def test_error_budget_without_traffic_is_missing_data() -> None:
 
 
 def test_threshold_gate_unchanged_and_combine() -> None:
-    gate = Gate(name="g", query="q", comparison="<=", threshold=0.01)  # type: ignore[arg-type]
+    gate = ThresholdGate(name="g", query="q", comparison="<=", threshold=0.01)  # type: ignore[arg-type]
     assert judge(gate, ok(0.02))[0] is GateDecision.FAIL
     assert judge(gate, ok(0.01))[0] is GateDecision.PASS
     assert combine([GateDecision.PASS, GateDecision.HOLD]) is GateDecision.HOLD

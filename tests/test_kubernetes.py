@@ -291,7 +291,13 @@ def test_deploy_sets_image_creates_replicaset_and_rollout_completes(
 
     undo = retrying(lambda: provider.deploy(deploy_input(where)))
     assert undo == UndoRecord(
-        target=where, release_id=RELEASE, previous_image=OLD, previous_revision=1, new_image=NEW, changed=True
+        target=where,
+        release_id=RELEASE,
+        previous_image=OLD,
+        previous_revision=1,
+        new_image=NEW,
+        changed=True,
+        previous_version="1.0.0",
     )
     live = deployment(admin, "eu-west-1", name)
     assert live["spec"]["template"]["spec"]["containers"][0]["image"] == NEW
@@ -312,6 +318,35 @@ def test_deploy_sets_image_creates_replicaset_and_rollout_completes(
     assert sets["1"]["image"] == OLD and sets["1"]["replicas"] == 0
     assert sets["2"]["annotations"][ANNOTATION_RELEASE_ID] == RELEASE, "the controller copies our annotations"
     wait_until(lambda: pods_ready(admin, "eu-west-1", name) == [NEW, NEW], 20)  # KWOK marks the new pods Ready
+
+
+def test_undo_records_name_the_previous_version_also_after_a_digest_image(
+    provider: KubernetesDeployTarget, admin: ApiClient, make_deployment: Callable[..., str]
+) -> None:
+    name = make_deployment("eu-west-1")
+    where = target("eu-west-1", name)
+    repository = OLD.rpartition(":")[0]
+    digest = f"{repository}@sha256:" + "a" * 64
+    by_digest = DeployInput(target=where, release_id="checkout@3.0.0", service=SERVICE, version="3.0.0", image=digest)
+
+    first = retrying(lambda: provider.deploy(deploy_input(where)))
+    assert first.previous_version == "1.0.0", "a Deployment ringctl never annotated: the image's tag"
+    second = retrying(lambda: provider.deploy(by_digest))
+    assert second.previous_version == "2.0.0", "ringctl's annotation of the image it deployed"
+    assert provider.deploy(by_digest) == second, "a retried deploy returns the recorded previous version"
+    third = retrying(lambda: provider.deploy(deploy_input(where, f"{repository}:4.0.0", "checkout@4.0.0")))
+    assert third.previous_version == "3.0.0", "a digest names no version: ringctl's annotation does"
+
+    set_by_hand = f"{repository}@sha256:" + "b" * 64
+    AppsV1Api(admin).patch_namespaced_deployment(
+        name,
+        "eu-west-1",
+        {"spec": {"template": {"spec": {"containers": [{"name": "app", "image": set_by_hand}]}}}},
+        _content_type="application/strategic-merge-patch+json",
+    )
+    fifth = retrying(lambda: provider.deploy(deploy_input(where, f"{repository}:5.0.0", "checkout@5.0.0")))
+    assert fifth.previous_image == set_by_hand
+    assert fifth.previous_version is None, "an image set by hand since: ringctl's annotation no longer describes it"
 
 
 def test_rollout_that_cannot_complete_is_reported_failed_with_the_reason(

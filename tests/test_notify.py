@@ -24,17 +24,8 @@ from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.testing import ActivityEnvironment
 from temporalio.worker import Worker
 
-from ringctl.activities.notify import (
-    EMOJI,
-    NotificationEvent,
-    Notifications,
-    NotifyActivities,
-    NotifyInput,
-    Webhook,
-    build_payload,
-    notifications_for,
-    redact_url,
-)
+from ringctl.activities.notify import EMOJI, NotifyActivities, NotifyInput, build_payload, redact_url
+from ringctl.core.notifications import NotificationEvent, Notifications, Webhook, notifications_for
 from tests.support.prometheus_server import free_port
 from tests.support.webhook_receiver import WebhookReceiver
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from ringctl.activities.notify import NotifyInput
 from ringctl.activities.schedule import CheckWindowInput
 from ringctl.core.errors import PlanError
-from ringctl.core.plan import Plan
+from ringctl.core.plan import BurnRateGate, ErrorBudgetGate, Plan, ThresholdGate
 from ringctl.core.planfile import load_plan, parse_plan
 from ringctl.workflows.models import ReleaseInput
 
@@ -115,6 +116,38 @@ def test_newer_worker_decodes_an_older_payload_without_optional_fields() -> None
     assert decoded.plan.rollback_retention.days == 7 and decoded.plan.rings[0].max_parallel == 1
     assert decoded.plan.notifications.webhooks == [] and decoded.plan.approvals.signing == "off"
     assert decoded.speed == 1.0
+
+
+#: A gate as the flat model before the union wrote it: every kind's fields, the unused ones null.
+FLAT_GATE: dict[str, Any] = {
+    "name": "g",
+    "kind": "threshold",
+    "query": "q",
+    "comparison": "<=",
+    "threshold": 0.01,
+    "window": "5m",
+    "long_window": None,
+    "objective": None,
+    "interval": "1m",
+    "samples_query": None,
+    "min_samples": 0.0,
+    "missing_data": "hold",
+    "consecutive_healthy": 1,
+    "slo": None,
+}
+
+
+def test_gates_of_the_flat_model_before_the_union_still_decode() -> None:
+    payload, data = encode(release_input(load_plan(SHIPPED)))
+    data["plan"]["rings"][0]["gates"] = [
+        FLAT_GATE,
+        {**FLAT_GATE, "name": "b", "kind": "burn_rate", "threshold": 14.4, "long_window": "1h", "objective": 0.999},
+        {**FLAT_GATE, "name": "e", "kind": "error_budget", "comparison": ">", "threshold": 0, "objective": 0.999},
+    ]
+    threshold, burn, budget = decode(payload, data, ReleaseInput).plan.rings[0].gates
+    assert isinstance(threshold, ThresholdGate) and threshold.derive([0.02]) == 0.02
+    assert isinstance(burn, BurnRateGate) and burn.windows() == [timedelta(minutes=5), timedelta(hours=1)]
+    assert isinstance(budget, ErrorBudgetGate) and budget.derive([0.0005]) == 0.5
 
 
 def test_the_yaml_loader_still_refuses_the_same_unknown_fields(tmp_path: Path) -> None:

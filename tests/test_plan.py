@@ -13,7 +13,7 @@ import yaml
 
 from ringctl.core.errors import PlanError
 from ringctl.core.planfile import load_plan
-from tests.support.plans import plan_data, region, ring
+from tests.support.plans import gate, plan_data, region, ring
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -132,9 +132,39 @@ def test_schema_is_json_schema_of_the_plan() -> None:
     result = ringctl("schema")
     schema = json.loads(result.stdout)
     assert schema["title"] == "Plan" and set(schema["required"]) == {"services", "staging", "rings"}
-    assert "Gate" in schema["$defs"] and "missing_data" in schema["$defs"]["Gate"]["properties"]
+    kinds = ("ThresholdGate", "BurnRateGate", "ErrorBudgetGate")
+    assert all("missing_data" in schema["$defs"][kind]["properties"] for kind in kinds)
 
 
 def test_x_keys_hold_anchors_and_are_not_plan_fields(tmp_path: Path) -> None:
     text = "x-common: &bake {bake: 5m}\n" + yaml.safe_dump(plan_data())
     assert load_plan(write(tmp_path, text)).staging.name == "staging"
+
+
+def test_every_plan_wide_problem_is_reported_at_once_where_it_is(tmp_path: Path) -> None:
+    data = _with(("rings", 1, "name"), "canary")  # a duplicate ring name ...
+    data["rings"][0]["regions"][0] = region("tokyo-canary", "JP")  # ... and Japan before the last ring
+    data["groups"] = {"release-managers": []}  # ... and an empty group
+    path = write(tmp_path, data)
+    with pytest.raises(PlanError) as error:
+        load_plan(path)
+    assert error.value.problems == [
+        "rings[1].name: duplicate ring name 'canary' (already used at rings[0].name)",
+        "groups.release-managers: a group needs at least one member",
+        "rings[0].regions[0].country: Japan must be last: region 'tokyo-canary' (country 'JP') is in ring 'canary', "
+        "but only the final ring 'japan' may contain Japanese regions",
+    ]
+    result = ringctl("validate", str(path))
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [f"{path}: {problem}" for problem in error.value.problems]
+
+
+def test_duplicate_gate_names_in_a_ring_are_each_reported_at_the_repeat(tmp_path: Path) -> None:
+    data = plan_data()
+    data["rings"][0]["gates"] = [gate(), gate(), gate(name="latency"), gate(name="latency")]
+    with pytest.raises(PlanError) as error:
+        load_plan(write(tmp_path, data))
+    assert error.value.problems == [
+        "rings[0].gates[1].name: duplicate gate name 'error-ratio' (already used at gates[0].name)",
+        "rings[0].gates[3].name: duplicate gate name 'latency' (already used at gates[2].name)",
+    ]

@@ -22,7 +22,7 @@ import pytest
 
 from ringctl.activities.gates import judge
 from ringctl.activities.models import GateDecision
-from ringctl.core.plan import Gate, Region
+from ringctl.core.plan import Region, ThresholdGate
 from ringctl.core.query import render_query
 from ringctl.providers.factory import make_providers
 from ringctl.providers.models import Measurement
@@ -58,13 +58,13 @@ STOPPING = "1.3.0"  # a test stops its traffic
 UNSERVED = "9.9.9"  # never receives traffic
 
 
-def gate(name: str, window: str = "10s", **overrides: Any) -> Gate:
+def gate(name: str, window: str = "10s", **overrides: Any) -> ThresholdGate:
     """A rings.yaml gate (``error-ratio`` or ``latency-p99``) with a short window."""
     fields: dict[str, Any] = {
         "error-ratio": {"query": ERROR_RATIO_QUERY, "samples_query": ERROR_RATIO_SAMPLES, "threshold": 0.001},
         "latency-p99": {"query": LATENCY_QUERY, "samples_query": LATENCY_SAMPLES, "threshold": 0.5},
     }[name]
-    return Gate.model_validate(
+    return ThresholdGate.model_validate(
         {
             "name": name,
             "comparison": "<=",

@@ -21,7 +21,7 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from ringctl.client.releases import start_release
-from ringctl.core.plan import Gate, Region
+from ringctl.core.plan import Region, ThresholdGate
 from ringctl.providers.factory import default_sandbox_state, make_providers
 from ringctl.providers.models import DeployInput, RolloutState, Target, UndoRecord
 from ringctl.providers.sandbox import (
@@ -225,7 +225,7 @@ async def test_gates_delay_slows_each_measurement(tmp_path: Path) -> None:
     write_scenario(tmp_path, Scenario(delays={"gates": 0.3}))
     with world_on(tmp_path) as world:
         source = SandboxMetricsSource(world)
-        gate = Gate.model_validate({"name": "g", "query": "up", "comparison": "<=", "threshold": 1})
+        gate = ThresholdGate.model_validate({"name": "g", "query": "up", "comparison": "<=", "threshold": 1})
         where = Region.model_validate(region("r1"))
         started = time.monotonic()
         await asyncio.gather(*(source.measure(gate, where, {"version": "1"}, "") for _ in range(3)))

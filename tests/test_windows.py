@@ -1,4 +1,4 @@
-"""Unit tests for ringctl.core.windows: window arithmetic, freezes, holidays, DST. Pure and fast."""
+"""Unit tests for ringctl.core.schedule and .schedulecheck: window arithmetic, freezes, holidays, DST. Pure and fast."""
 
 from __future__ import annotations
 
@@ -9,15 +9,8 @@ import holidays
 import pytest
 from pydantic import ValidationError
 
-from ringctl.core.windows import (
-    SEARCH_HORIZON,
-    Freeze,
-    HolidayFreeze,
-    RingSchedule,
-    Window,
-    WindowCheck,
-    check,
-)
+from ringctl.core.schedule import Freeze, HolidayFreeze, RingSchedule, Window
+from ringctl.core.schedulecheck import SEARCH_HORIZON, WindowCheck, check
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 NEW_YORK = ZoneInfo("America/New_York")

@@ -30,7 +30,6 @@ class ReleaseState(StrEnum):
     AWAITING_BUDGET_OVERRIDE = "awaiting_budget_override"
     AWAITING_WINDOW = "awaiting_window"
     DEPLOYING = "deploying"
-    VERIFYING = "verifying"
     BAKING = "baking"
     HOLDING = "holding"
     PAUSED = "paused"
@@ -159,7 +158,9 @@ class ReleaseStatus(BaseModel):
     service: str
     version: str
     image: str
-    state: ReleaseState
+    state: ReleaseState = Field(
+        description="where the release is; the status query and search attributes show paused while it is paused"
+    )
     paused: bool = False
     current_ring: str | None = None
     reason: str = ""
@@ -190,16 +191,60 @@ class Command(Message):
     )
 
 
-class ApproveRequest(Command):
-    """Approve promotion into ``ring``; or override its exhausted error budget or closed window."""
+class RingCommand(Command):
+    """Base of commands about one ring, given by its approvers; signed where the plan requires it."""
 
     ring: str
-    comment: str = ""
-    override_budget: bool = False
-    override_window: bool = False
-    reason: str = Field(default="", description="why (required with an override)")
     signed_at: datetime | None = Field(default=None, description="when the approver signed (signed approvals)")
     signature: str | None = Field(default=None, description="Ed25519 signature of the approval claim, base64")
+
+
+class ApproveRequest(RingCommand):
+    """Approve promotion into ``ring``.
+
+    ``override_budget`` / ``override_window`` are the shape older clients sent for an
+    override (and recorded histories hold): still accepted, and handled as an
+    :class:`OverrideRequest` of that kind. New clients send ``override``.
+    """
+
+    comment: str = ""
+    override_budget: bool = Field(default=False, description="deprecated: an override of kind budget")
+    override_window: bool = Field(default=False, description="deprecated: an override of kind window")
+    reason: str = Field(default="", description="why (deprecated override flags only)")
+
+    @property
+    def is_override(self) -> bool:
+        """Whether this is an override in the old shape (flags on ``approve``)."""
+        return self.override_budget or self.override_window
+
+
+class OverrideKind(StrEnum):
+    """What an override lets a ring deploy despite."""
+
+    BUDGET = "budget"
+    WINDOW = "window"
+
+
+class OverrideRequest(RingCommand):
+    """Deploy ``ring`` despite its exhausted error budget or closed deployment window, for a recorded reason."""
+
+    kind: OverrideKind
+    reason: str = Field(default="", description="why (required: a blank reason is refused)")
+
+    @classmethod
+    def of(cls, request: ApproveRequest) -> OverrideRequest:
+        """The override an old-shape ``approve`` (with one override flag) asks for."""
+        kind = OverrideKind.BUDGET if request.override_budget else OverrideKind.WINDOW
+        return cls(
+            by=request.by,
+            release_id=request.release_id,
+            deadline=request.deadline,
+            ring=request.ring,
+            signed_at=request.signed_at,
+            signature=request.signature,
+            kind=kind,
+            reason=request.reason,
+        )
 
 
 class RollbackRequest(Command):

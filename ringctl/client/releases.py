@@ -38,13 +38,15 @@ from ringctl.core.constants import (
     TASK_QUEUE,
     workflow_id_for,
 )
-from ringctl.core.errors import ReleaseError, RingctlError, UnavailableError
+from ringctl.core.errors import ReleaseError, RingctlError, UnavailableError, root_cause
 from ringctl.core.plan import Plan
 from ringctl.core.timescale import scale_plan
 from ringctl.core.versions import check_version
 from ringctl.workflows.models import (
+    ApproveRequest,
     Command,
     CommandResult,
+    OverrideRequest,
     PastRelease,
     ReleaseInput,
     ReleaseState,
@@ -198,7 +200,7 @@ async def send(client: Client, release: str, update: Any, command: Command) -> C
     except WorkflowUpdateFailedError as exc:
         if isinstance(exc.cause, ApplicationError) and exc.cause.type == COMMAND_EXPIRED:
             raise UnavailableError(f"{release}: not applied: {exc.cause.message}; retry") from None
-        raise ReleaseError(f"{release}: refused: {_cause(exc)}") from None
+        raise ReleaseError(f"{release}: refused: {root_cause(exc)}") from None
     except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
         why = await why_no_answer(client, handle, COMMAND_WAIT)
         raise UnavailableError(
@@ -209,6 +211,13 @@ async def send(client: Client, release: str, update: Any, command: Command) -> C
             raise _ReleaseEnded(f"{release}: refused: {await _ended(handle)}") from None
         raise ReleaseError(f"{release}: {exc.message}") from None
     return result
+
+
+async def send_ring_command(client: Client, release: str, request: ApproveRequest | OverrideRequest) -> CommandResult:
+    """Approve a ring (the ``approve`` update) or override its error budget or window (the ``override`` update)."""
+    if isinstance(request, OverrideRequest):
+        return await send(client, release, RingRelease.override, request)
+    return await send(client, release, RingRelease.approve, request)
 
 
 async def _deliver(handle: WorkflowHandle[Any, Any], update: Any, command: Command) -> CommandResult:
@@ -248,7 +257,7 @@ async def rollback_release(client: Client, release: str, *, by: str, reason: str
         status = await handle.result(rpc_timeout=RPC_TIMEOUT)
     except WorkflowFailureError as exc:
         raise ReleaseError(
-            f"{release}: the last run did not end normally ({_cause(exc)}); nothing to roll back from"
+            f"{release}: the last run did not end normally ({root_cause(exc)}); nothing to roll back from"
         ) from None
     if "@" in release and status.release_id != release:
         raise ReleaseError(
@@ -335,9 +344,3 @@ def _not_found(release: str, exc: RPCError) -> RingctlError:
     if exc.status is RPCStatusCode.NOT_FOUND:
         return ReleaseError(f"no release found for {release!r}")
     return UnavailableError(f"{release}: Temporal did not answer: {exc.message}")
-
-
-def _cause(exc: BaseException) -> str:
-    while exc.__cause__ is not None:
-        exc = exc.__cause__
-    return getattr(exc, "message", None) or str(exc)

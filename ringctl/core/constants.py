@@ -16,6 +16,9 @@ SA_STATE = SearchAttributeKey.for_keyword("RingctlState")
 SEARCH_ATTRIBUTES = (SA_SERVICE, SA_VERSION, SA_RING, SA_STATE)
 
 
+#: The actor of what a release does by itself (deploys, gate results, rollbacks), in its event log.
+SYSTEM_ACTOR = "ringctl"
+
 #: Failure types of refused commands: refused for what they ask, or because no worker took them in time.
 COMMAND_REJECTED = "CommandRejected"
 COMMAND_EXPIRED = "CommandExpired"

@@ -5,6 +5,8 @@ most :data:`MAX_DURATION`, so no arithmetic on an accepted plan (``now +
 rollback_retention``, a timeout plus a margin) can overflow. The bound lives
 here, in the :data:`Duration` type, and nowhere else; like every plan-file
 check (:mod:`ringctl.core.planchecks`) it is not applied again to stored payloads.
+A duration that must be longer than 0s (a timeout, a window, an interval) is a
+:data:`PositiveDuration`.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import reprlib
 from datetime import timedelta
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, PlainSerializer, TypeAdapter, ValidationError, ValidationInfo
+from pydantic import AfterValidator, BeforeValidator, PlainSerializer, TypeAdapter, ValidationError, ValidationInfo
 
 from ringctl.core.planchecks import plan_file_checks
 
@@ -84,10 +86,9 @@ def parse_duration(value: Any, maximum: timedelta | None = MAX_DURATION) -> time
         raise ValueError(f"duration is too long, got {_quote(value)}") from None
 
 
-def check_positive(value: timedelta, field: str = "") -> timedelta:
-    """``value`` if it is longer than 0s; else ``ValueError`` naming ``field`` (for field validators)."""
+def _positive(value: timedelta, info: ValidationInfo) -> timedelta:
     if value <= timedelta(0):
-        raise ValueError(f"{field + ' ' if field else ''}must be greater than 0s")
+        raise ValueError(f"{info.field_name or 'duration'} must be greater than 0s")
     return value
 
 
@@ -119,3 +120,5 @@ Duration = Annotated[
     BeforeValidator(_validate_duration),
     PlainSerializer(format_duration, return_type=str, when_used="json"),
 ]
+#: A :data:`Duration` longer than 0s (timeouts, windows, intervals); the error names the field.
+PositiveDuration = Annotated[Duration, AfterValidator(_positive)]

@@ -48,3 +48,10 @@ class ConfigError(ProviderError):
 
 class TransientError(ProviderError):
     """A provider call failed in a way that may succeed on retry."""
+
+
+def root_cause(error: BaseException) -> str:
+    """The message of the innermost ``__cause__`` of ``error`` (Temporal wraps the real failure in layers)."""
+    while error.__cause__ is not None:
+        error = error.__cause__
+    return getattr(error, "message", None) or str(error)

@@ -4,15 +4,18 @@ Gates come from two places and are evaluated the same way: a ring's own
 ``gates:`` list, and the ``slos:`` of the service being released, which
 :meth:`Plan.gates_for` compiles into threshold and burn-rate gates for each ring
 (with the ring's ``slo_overrides`` applied) and :meth:`Plan.budget_gates_for`
-into the error-budget gates checked before the ring is deployed. The gate and
-SLO models live in :mod:`ringctl.core.slo` and are re-exported here.
+into the error-budget gates checked before the ring is deployed. The gate models
+live in :mod:`ringctl.core.gates`, the SLO models in :mod:`ringctl.core.slo`,
+and both are re-exported here.
 
 In a plan file every unknown field is an error, so a typo is not a silent
 default, and every duration and number is bounded (:data:`MAX_PARALLEL` and
-friends, :data:`~ringctl.core.durations.MAX_DURATION`). The plan travels into the
-workflow as data, so editing ``rings.yaml`` never changes a release that is
-already running; decoding it from a payload is lenient and pure (unknown fields
-ignored, no I/O), see :mod:`ringctl.core.planchecks`.
+friends, :data:`~ringctl.core.durations.MAX_DURATION`). The checks that look
+across the whole plan are the rules of :mod:`ringctl.core.planrules`, all their
+problems reported at once. The plan travels into the workflow as data, so
+editing ``rings.yaml`` never changes a release that is already running;
+decoding it from a payload is lenient and pure (unknown fields ignored, no
+I/O), see :mod:`ringctl.core.planchecks`.
 """
 
 from __future__ import annotations
@@ -21,29 +24,27 @@ from datetime import timedelta
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import Field, StringConstraints, field_validator, model_validator
+from pydantic import Field, StringConstraints, model_validator
 
-from ringctl.core.durations import Duration, check_positive
-from ringctl.core.notifications import Notifications
-from ringctl.core.planchecks import ConfigModel
-from ringctl.core.signing import ApprovalSigning
-from ringctl.core.slo import (
+from ringctl.core.durations import Duration, PositiveDuration
+from ringctl.core.gates import (
     MAX_CONSECUTIVE_HEALTHY,
     MAX_SAMPLES,
     MIN_INTERVAL,
-    BurnRate,
+    BurnRateGate,
     Comparison,
+    ErrorBudgetGate,
     Gate,
     GateKind,
     MissingData,
-    Name,
-    Slo,
-    SloOverride,
+    ThresholdGate,
 )
-from ringctl.core.windows import Freeze, HolidayFreeze, RingSchedule, Window
-
-#: ISO 3166-1 alpha-2 code of Japan; regions tagged with it must be in the final ring.
-JAPAN = "JP"
+from ringctl.core.notifications import Notifications
+from ringctl.core.planchecks import ConfigModel
+from ringctl.core.planrules import JAPAN, Loc, check_plan, duplicate_names, path, raise_problems
+from ringctl.core.schedule import Freeze, HolidayFreeze, RingSchedule, Window
+from ringctl.core.signing import ApprovalSigning
+from ringctl.core.slo import BurnRate, Name, Slo, SloOverride
 
 #: Most regions a ring deploys at once.
 MAX_PARALLEL = 1000
@@ -96,7 +97,9 @@ class Ring(Model):
     max_parallel: int = Field(default=1, ge=1, le=MAX_PARALLEL)
     approval: Approval = Approval()
     on_failure: OnFailure = OnFailure.ROLLBACK
-    rollout_timeout: Duration = Field(default=timedelta(minutes=15), description="limit for one region's rollout")
+    rollout_timeout: PositiveDuration = Field(
+        default=timedelta(minutes=15), description="limit for one region's rollout"
+    )
     gates: list[Gate] = Field(default_factory=list)
     slo_overrides: dict[str, SloOverride] = Field(
         default_factory=dict, description="per-SLO changes in this ring, keyed by SLO name"
@@ -107,17 +110,14 @@ class Ring(Model):
 
     @property
     def schedule(self) -> RingSchedule:
-        """The ring's windows, freezes and holidays, as :func:`ringctl.core.windows.check` takes them."""
+        """The ring's windows, freezes and holidays, as :func:`ringctl.core.schedulecheck.check` takes them."""
         return RingSchedule(windows=self.windows, freezes=self.freezes, holidays=self.holidays)
-
-    @field_validator("rollout_timeout")
-    @classmethod
-    def _timeout_positive(cls, value: timedelta) -> timedelta:
-        return check_positive(value, "rollout_timeout")
 
     @model_validator(mode="after")
     def _unique_gate_names(self) -> Ring:
-        _reject_duplicates([(f"gates[{i}].name", g.name) for i, g in enumerate(self.gates)], "gate")
+        raise_problems(
+            duplicate_names([(("gates", i, "name"), g.name) for i, g in enumerate(self.gates)], "gate"), "Ring"
+        )
         return self
 
 
@@ -139,7 +139,9 @@ class Service(Model):
 
     @model_validator(mode="after")
     def _unique_slo_names(self) -> Service:
-        _reject_duplicates([(f"slos[{i}].name", slo.name) for i, slo in enumerate(self.slos)], "SLO")
+        raise_problems(
+            duplicate_names([(("slos", i, "name"), slo.name) for i, slo in enumerate(self.slos)], "SLO"), "Service"
+        )
         return self
 
 
@@ -147,12 +149,7 @@ class Prometheus(Model):
     """Default Prometheus endpoint for gates."""
 
     url: str = "http://127.0.0.1:9090"
-    timeout: Duration = timedelta(seconds=10)
-
-    @field_validator("timeout")
-    @classmethod
-    def _timeout_positive(cls, value: timedelta) -> timedelta:
-        return check_positive(value, "timeout")
+    timeout: PositiveDuration = timedelta(seconds=10)
 
 
 class Plan(Model):
@@ -190,9 +187,13 @@ class Plan(Model):
                 return service
         raise KeyError(name)
 
+    def stage_loc(self, index: int) -> Loc:
+        """The location of stage ``index`` (0 is staging) in the plan: ``("staging",)`` or ``("rings", i)``."""
+        return ("staging",) if index == 0 else ("rings", index - 1)
+
     def stage_path(self, index: int) -> str:
         """The field path of stage ``index`` (0 is staging), as error messages show it."""
-        return "staging" if index == 0 else f"rings[{index - 1}]"
+        return path(self.stage_loc(index))
 
     def gates_for(self, service: str, ring: Ring) -> list[Gate]:
         """The bake gates of ``ring`` for ``service``: the ring's own, then those of the service's SLOs."""
@@ -206,71 +207,9 @@ class Plan(Model):
         return [g for g in gates if g is not None]
 
     @model_validator(mode="after")
-    def _check_names_and_order(self) -> Plan:
-        _reject_duplicates([(f"services[{i}].name", s.name) for i, s in enumerate(self.services)], "service")
-        _reject_duplicates([(f"{self.stage_path(i)}.name", r.name) for i, r in enumerate(self.stages)], "ring")
-        _reject_duplicates(
-            [
-                (f"{self.stage_path(i)}.regions[{j}].name", region.name)
-                for i, ring in enumerate(self.stages)
-                for j, region in enumerate(ring.regions)
-            ],
-            "region",
-        )
-        slo_names = {slo.name for service in self.services for slo in service.slos}
-        for i, ring in enumerate(self.stages):
-            for name in ring.slo_overrides:
-                if name not in slo_names:
-                    known = ", ".join(sorted(slo_names)) or "none"
-                    raise ValueError(
-                        f"{self.stage_path(i)}.slo_overrides.{name}: no service has an SLO named {name!r} "
-                        f"(SLOs: {known})"
-                    )
-            for service in self.services:
-                names = {g.name for g in ring.gates}
-                for gate in self.gates_for(service.name, ring):
-                    if gate.slo is not None and gate.name in names:
-                        raise ValueError(
-                            f"{self.stage_path(i)}.gates: gate name {gate.name!r} is also a gate of "
-                            f"SLO {gate.slo!r} of service {service.name!r}; rename one"
-                        )
-        for name, members in self.groups.items():
-            if not members:
-                raise ValueError(f"groups.{name}: a group needs at least one member")
-        for i, ring in enumerate(self.stages):
-            approval = ring.approval
-            possible = len(self.approvers_for(ring))
-            if approval.approvers and approval.min_approvals > possible:
-                raise ValueError(
-                    f"{self.stage_path(i)}.approval.min_approvals: {approval.min_approvals} approvals needed "
-                    f"but only {possible} people may approve"
-                )
-        if self.approvals.signing == "required":
-            for i, ring in enumerate(self.stages):
-                missing = [u for u in self.approvers_for(ring) if u not in self.approvals.public_keys]
-                if missing:
-                    raise ValueError(
-                        f"{self.stage_path(i)}.approval.approvers: signing is required but "
-                        f"{', '.join(missing)} {'has' if len(missing) == 1 else 'have'} no key in approvals.public_keys"
-                    )
-        last = len(self.stages) - 1
-        for i, ring in enumerate(self.stages):
-            for j, region in enumerate(ring.regions):
-                if region.country == JAPAN and i != last:
-                    raise ValueError(
-                        f"{self.stage_path(i)}.regions[{j}].country: Japan must be last: region "
-                        f"{region.name!r} (country 'JP') is in ring {ring.name!r}, but only the final ring "
-                        f"{self.stages[last].name!r} may contain Japanese regions"
-                    )
+    def _plan_wide_rules(self) -> Plan:
+        check_plan(self)
         return self
-
-
-def _reject_duplicates(named: list[tuple[str, str]], what: str) -> None:
-    first: dict[str, str] = {}
-    for path, name in named:
-        if name in first:
-            raise ValueError(f"{path}: duplicate {what} name {name!r} (already used at {first[name]})")
-        first[name] = path
 
 
 __all__ = [
@@ -283,7 +222,9 @@ __all__ = [
     "Name",
     "Approval",
     "BurnRate",
+    "BurnRateGate",
     "Comparison",
+    "ErrorBudgetGate",
     "Gate",
     "GateKind",
     "MissingData",
@@ -295,5 +236,6 @@ __all__ = [
     "Service",
     "Slo",
     "SloOverride",
+    "ThresholdGate",
     "Workload",
 ]

@@ -30,6 +30,7 @@ from pydantic import ValidationError
 from ringctl.core.errors import PlanError
 from ringctl.core.plan import Plan
 from ringctl.core.planchecks import PLAN_FILE_CONTEXT
+from ringctl.core.planrules import PLAN_RULE, path
 from ringctl.core.safeyaml import load_yaml
 
 #: The plan file used when none is given.
@@ -165,19 +166,13 @@ def _describe(error: Any) -> str:
         return f"{loc}: field required"
     if error["type"] == "extra_forbidden":
         return f"{loc}: unknown field"
-    if not loc or ", got " in msg:  # a plan-wide check carries its own path; some messages quote the value
+    if not loc or ", got " in msg or error["type"] == PLAN_RULE:  # these messages quote the value themselves
         return f"{loc}: {msg}" if loc else msg
     return f"{loc}: {msg} (got {_show(error.get('input'))})"
 
 
 def _path(loc: tuple[Any, ...]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{_cut(str(part), MAX_SHOWN)}" if out else _cut(str(part), MAX_SHOWN)
-    return out
+    return path(tuple(part if isinstance(part, int) else _cut(str(part), MAX_SHOWN) for part in loc))
 
 
 def _cut(text: str, limit: int = MAX_MESSAGE) -> str:

@@ -1,8 +1,8 @@
 """Wall-clock arithmetic in IANA zones, DST included: pure functions of their arguments and the tz database.
 
-:mod:`ringctl.core.windows` uses these to turn wall-clock rules (a window from 10:00,
-a holiday's local day) into UTC instants, also where a DST change skips or
-repeats the wall-clock time.
+:mod:`ringctl.core.schedule` and :mod:`ringctl.core.schedulecheck` use these to
+turn wall-clock rules (a window from 10:00, a holiday's local day) into UTC
+instants, also where a DST change skips or repeats the wall-clock time.
 """
 
 from __future__ import annotations

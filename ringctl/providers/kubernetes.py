@@ -4,12 +4,13 @@ Each region is a kubeconfig context plus a namespace. :meth:`KubernetesDeployTar
 sets the image of one container of the service's Deployment with a strategic-merge patch
 (guarded by the ``resourceVersion`` it read, so a concurrent writer makes it retry) and
 annotates the Deployment - never its pod template, which would change the template hash -
-with the release id, the version, and the previous image and revision.
+with the release id, the version and image, and the previous image, version and revision.
 :meth:`~KubernetesDeployTarget.rollout_status` applies the rules of ``kubectl rollout status``
 (kubectl's ``polymorphichelpers/rollout_status.go``) and
 :meth:`~KubernetesDeployTarget.rollback` those of ``kubectl rollout undo --to-revision``
-(``polymorphichelpers/rollback.go``). One API client per context is created on first use
-and reused. Kubernetes errors are translated here: input that can never work (unknown
+(``polymorphichelpers/rollback.go``), reading the Deployment with
+:mod:`~ringctl.providers.kubernetes_objects`. One API client per context is created on
+first use and reused. Kubernetes errors are translated here: input that can never work (unknown
 context, missing namespace, Deployment or container, forbidden) becomes
 :class:`~ringctl.core.errors.ConfigError`; conflicts, throttling, 5xx, timeouts and connection
 errors become :class:`~ringctl.core.errors.TransientError`, which Temporal retries with backoff.
@@ -18,7 +19,6 @@ Credentials and kubeconfig contents are never logged.
 
 from __future__ import annotations
 
-import copy
 import json
 import threading
 from collections.abc import Iterator
@@ -33,39 +33,31 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 
 from ringctl.core.errors import ConfigError, TransientError
+from ringctl.core.versions import image_tag
+from ringctl.providers.kubernetes_objects import (
+    ANNOTATION_CHANGE_CAUSE,
+    ANNOTATION_IMAGE,
+    ANNOTATION_PREVIOUS_IMAGE,
+    ANNOTATION_PREVIOUS_REVISION,
+    ANNOTATION_PREVIOUS_VERSION,
+    ANNOTATION_RELEASE_ID,
+    ANNOTATION_REVISION,
+    ANNOTATION_REVISION_HISTORY,
+    ANNOTATION_VERSION,
+    ANNOTATIONS_TO_SKIP,
+    container_image,
+    int_or_none,
+    rollout_status_of,
+    template_image,
+    version_running,
+    without_hash,
+)
 from ringctl.providers.models import DeployInput, RollbackResult, RolloutState, RolloutStatus, Target, UndoRecord
 
 log = structlog.get_logger(__name__)
 
 #: Seconds to connect and to read one API response; a slower call is a retryable timeout.
 REQUEST_TIMEOUT = (5.0, 30.0)
-
-#: Annotations ringctl puts on the Deployment's metadata (never on the pod template).
-ANNOTATION_RELEASE_ID = "ringctl.io/release-id"
-ANNOTATION_VERSION = "ringctl.io/version"
-ANNOTATION_PREVIOUS_IMAGE = "ringctl.io/previous-image"
-ANNOTATION_PREVIOUS_REVISION = "ringctl.io/previous-revision"
-ANNOTATION_CHANGE_CAUSE = "kubernetes.io/change-cause"
-
-#: Set by the deployment controller on Deployments and their ReplicaSets.
-ANNOTATION_REVISION = "deployment.kubernetes.io/revision"
-ANNOTATION_REVISION_HISTORY = "deployment.kubernetes.io/revision-history"
-POD_TEMPLATE_HASH = "pod-template-hash"
-
-#: Deployment annotations ``kubectl rollout undo`` keeps instead of copying them from the ReplicaSet.
-ANNOTATIONS_TO_SKIP = frozenset(
-    {
-        "kubectl.kubernetes.io/last-applied-configuration",
-        ANNOTATION_REVISION,
-        ANNOTATION_REVISION_HISTORY,
-        "deployment.kubernetes.io/desired-replicas",
-        "deployment.kubernetes.io/max-replicas",
-        "deprecated.deployment.rollback.to",
-    }
-)
-
-#: Reason of the ``Progressing`` condition when the progress deadline passed.
-TIMED_OUT_REASON = "ProgressDeadlineExceeded"
 
 _STRATEGIC_MERGE = "application/strategic-merge-patch+json"
 _JSON_PATCH = "application/json-patch+json"
@@ -86,18 +78,19 @@ class KubernetesDeployTarget:
     def deploy(self, request: DeployInput) -> UndoRecord:
         """Set the container's image and annotate the Deployment; a no-op if the image is already there.
 
-        Returns the previous image and ``deployment.kubernetes.io/revision``. If
-        the image is already there because an earlier attempt of this same release
-        patched it (its response was lost), the recorded previous image and
-        revision are returned with ``changed=True``, so rollback still works.
+        Returns the previous image, its version (:func:`version_running`) and
+        ``deployment.kubernetes.io/revision``. If the image is already there because
+        an earlier attempt of this same release patched it (its response was lost),
+        the recorded previous image, version and revision are returned with
+        ``changed=True``, so rollback still works.
         """
         target = request.target
         apps = AppsV1Api(self._client(target))
         deployment = _read_deployment(apps, target)
-        current = _container_image(deployment, target)
+        current = container_image(deployment, target)
         metadata = deployment["metadata"]
         annotations: dict[str, str] = metadata.get("annotations") or {}
-        revision = _int_or_none(annotations.get(ANNOTATION_REVISION))
+        revision = int_or_none(annotations.get(ANNOTATION_REVISION))
         bound = log.bind(
             release_id=request.release_id,
             region=target.region,
@@ -114,20 +107,29 @@ class KubernetesDeployTarget:
             ):
                 bound.info("deploy already applied by an earlier attempt", image=request.image)
                 return UndoRecord.of(
-                    request, recorded, _int_or_none(annotations.get(ANNOTATION_PREVIOUS_REVISION)), True
+                    request,
+                    recorded,
+                    int_or_none(annotations.get(ANNOTATION_PREVIOUS_REVISION)),
+                    True,
+                    previous_version=annotations.get(ANNOTATION_PREVIOUS_VERSION) or image_tag(recorded),
                 )
             bound.info("image already deployed; nothing to change", image=request.image)
-            return UndoRecord.of(request, current, revision, False)
+            return UndoRecord.of(
+                request, current, revision, False, previous_version=version_running(annotations, current)
+            )
         if (deployment.get("status") or {}).get("observedGeneration", 0) < metadata.get("generation", 0):
             # The revision annotation may not describe the live template yet; retry shortly.
             raise TransientError(
                 f"deployment {target.deployment} in namespace {target.namespace} of region {target.region}: "
                 "waiting for the deployment controller to observe its latest spec before deploying"
             )
-        new_annotations = {
+        previous_version = version_running(annotations, current)
+        new_annotations: dict[str, str | None] = {
             ANNOTATION_RELEASE_ID: request.release_id,
             ANNOTATION_VERSION: request.version,
+            ANNOTATION_IMAGE: request.image,
             ANNOTATION_PREVIOUS_IMAGE: current,
+            ANNOTATION_PREVIOUS_VERSION: previous_version,  # None removes one left by an earlier release
             ANNOTATION_CHANGE_CAUSE: f"ringctl release {request.release_id}: {target.container}={request.image}",
         }
         if revision is not None:
@@ -138,7 +140,7 @@ class KubernetesDeployTarget:
         }
         _patch_deployment(apps, target, patch, _STRATEGIC_MERGE)
         bound.info("image set", image=request.image, previous_image=current, previous_revision=revision)
-        return UndoRecord.of(request, current, revision, True)
+        return UndoRecord.of(request, current, revision, True, previous_version=previous_version)
 
     def rollout_status(self, target: Target) -> RolloutStatus:
         """One observation, by the rules of ``kubectl rollout status``.
@@ -169,7 +171,7 @@ class KubernetesDeployTarget:
             )
         apps = AppsV1Api(self._client(target))
         deployment = _read_deployment(apps, target)
-        current = _container_image(deployment, target)
+        current = container_image(deployment, target)
         where = f"deployment {target.deployment} in namespace {target.namespace} of region {target.region}"
         if (deployment.get("spec") or {}).get("paused"):
             raise ConfigError(f"cannot roll back {where}: it is paused; resume it (kubectl rollout resume) and retry")
@@ -193,9 +195,9 @@ class KubernetesDeployTarget:
                 f"{target.region} (namespace {target.namespace}); it may have been garbage-collected "
                 "(revisionHistoryLimit)"
             )
-        template = _without_hash(replica_set["spec"]["template"])
-        image = _template_image(template, target.container)
-        if _without_hash(deployment["spec"]["template"]) == template:
+        template = without_hash(replica_set["spec"]["template"])
+        image = template_image(template, target.container)
+        if without_hash(deployment["spec"]["template"]) == template:
             bound.info("already on the recorded revision")
             return RollbackResult(
                 region=target.region,
@@ -315,41 +317,6 @@ class KubernetesDeployTarget:
             return client
 
 
-def rollout_status_of(deployment: dict[str, Any]) -> RolloutStatus:
-    """Judge a Deployment (as a JSON dict) like kubectl's ``DeploymentStatusViewer``."""
-    name = deployment["metadata"]["name"]
-    spec = deployment.get("spec") or {}
-    status = deployment.get("status") or {}
-    if deployment["metadata"].get("generation", 0) > status.get("observedGeneration", 0):
-        return RolloutStatus(
-            state=RolloutState.PROGRESSING, message="waiting for deployment spec update to be observed"
-        )
-    for condition in status.get("conditions") or []:
-        if condition.get("type") == "Progressing" and condition.get("reason") == TIMED_OUT_REASON:
-            return RolloutStatus(
-                state=RolloutState.FAILED,
-                message=f"deployment {name!r} exceeded its progress deadline "
-                f"({TIMED_OUT_REASON}: {condition.get('message', '')})",
-            )
-    replicas = spec.get("replicas", 1)
-    updated = status.get("updatedReplicas", 0)
-    current = status.get("replicas", 0)
-    available = status.get("availableReplicas", 0)
-    if updated < replicas:
-        return RolloutStatus(
-            state=RolloutState.PROGRESSING, message=f"{updated} out of {replicas} new replicas have been updated"
-        )
-    if current > updated:
-        return RolloutStatus(
-            state=RolloutState.PROGRESSING, message=f"{current - updated} old replicas are pending termination"
-        )
-    if available < updated:
-        return RolloutStatus(
-            state=RolloutState.PROGRESSING, message=f"{available} of {updated} updated replicas are available"
-        )
-    return RolloutStatus(state=RolloutState.COMPLETE, message=f"deployment {name!r} successfully rolled out")
-
-
 # -- helpers -----------------------------------------------------------------------
 
 
@@ -371,43 +338,6 @@ def _patch_deployment(apps: AppsV1Api, target: Target, patch: Any, content_type:
 def _to_dict(api_client: ApiClient, obj: Any) -> dict[str, Any]:
     """An API object as its JSON dict (camelCase keys, as the API server sends it)."""
     return cast(dict[str, Any], api_client.sanitize_for_serialization(obj))  # type: ignore[no-untyped-call]
-
-
-def _int_or_none(value: str | None) -> int | None:
-    try:
-        return int(value) if value is not None else None
-    except ValueError:
-        return None
-
-
-def _containers(template: dict[str, Any]) -> list[dict[str, Any]]:
-    return list(((template.get("spec") or {}).get("containers")) or [])
-
-
-def _template_image(template: dict[str, Any], container: str) -> str | None:
-    return next((c.get("image") for c in _containers(template) if c.get("name") == container), None)
-
-
-def _container_image(deployment: dict[str, Any], target: Target) -> str:
-    """The image of ``target.container``; a missing container is a :class:`ConfigError`."""
-    containers = _containers(deployment["spec"]["template"])
-    for container in containers:
-        if container.get("name") == target.container:
-            return str(container.get("image", ""))
-    names = ", ".join(c.get("name", "?") for c in containers) or "none"
-    raise ConfigError(
-        f"region {target.region}: deployment {target.deployment} in namespace {target.namespace} has no "
-        f"container {target.container!r} (it has: {names})"
-    )
-
-
-def _without_hash(template: dict[str, Any]) -> dict[str, Any]:
-    """A pod template without the controller's ``pod-template-hash`` label (kubectl's ``EqualIgnoreHash``)."""
-    result = copy.deepcopy(template)
-    labels = (result.get("metadata") or {}).get("labels")
-    if labels:
-        labels.pop(POD_TEMPLATE_HASH, None)
-    return result
 
 
 def _api_message(exc: ApiException) -> str:

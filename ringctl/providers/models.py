@@ -49,10 +49,18 @@ class UndoRecord(Message):
     previous_revision: int | None
     new_image: str
     changed: bool
+    #: The version ``previous_image`` runs, when the provider knows it (``None`` in records of older workers).
+    previous_version: str | None = None
 
     @classmethod
     def of(
-        cls, request: DeployInput, previous_image: str | None, previous_revision: int | None, changed: bool
+        cls,
+        request: DeployInput,
+        previous_image: str | None,
+        previous_revision: int | None,
+        changed: bool,
+        *,
+        previous_version: str | None = None,
     ) -> UndoRecord:
         """The undo record of deploy ``request``: what to restore, and whether the deploy changed anything."""
         return cls(
@@ -62,6 +70,7 @@ class UndoRecord(Message):
             previous_revision=previous_revision,
             new_image=request.image,
             changed=changed,
+            previous_version=previous_version,
         )
 
 

@@ -151,9 +151,6 @@ class PrometheusSource:
         clients, self._clients = self._clients, {}
         await asyncio.gather(*(client.aclose() for client in clients.values()))
 
-    #: Same as :meth:`aclose`.
-    close = aclose
-
     async def __aenter__(self) -> PrometheusSource:
         return self
 

@@ -26,6 +26,7 @@ import structlog
 
 from ringctl.core.plan import Comparison, Gate, GateKind, Region
 from ringctl.core.query import render_query
+from ringctl.core.versions import image_tag
 from ringctl.providers.models import (
     DeployInput,
     Measurement,
@@ -276,9 +277,21 @@ class SandboxDeployTarget:
             if now.image == request.image:
                 applied = (now.release_id, now.version) == (request.release_id, request.version)
                 if applied and now.previous_image not in (None, request.image):  # an earlier attempt's response lost
-                    return UndoRecord.of(request, now.previous_image, now.previous_revision, changed=True)
+                    return UndoRecord.of(
+                        request,
+                        now.previous_image,
+                        now.previous_revision,
+                        changed=True,
+                        previous_version=image_tag(now.previous_image or ""),
+                    )
                 before = self.world._revision(db, target, now.revision - 1)
-                return UndoRecord.of(request, before, now.revision - 1 if before else None, changed=False)
+                return UndoRecord.of(
+                    request,
+                    before,
+                    now.revision - 1 if before else None,
+                    changed=False,
+                    previous_version=image_tag(before) if before else None,
+                )
             new = _Workload(
                 target.region,
                 request.image,
@@ -290,7 +303,7 @@ class SandboxDeployTarget:
             )
             self.world._store(db, target, new, action="deploy")
         self.world.pause("after_deploy", target.region)  # applied; the answer is late, or lost with the worker
-        return UndoRecord.of(request, now.image, now.revision, changed=True)
+        return UndoRecord.of(request, now.image, now.revision, changed=True, previous_version=now.version)
 
     def rollout_status(self, target: Target) -> RolloutStatus:
         """Complete after ``scenario.rollout_polls`` polls, or failed if the scenario says so."""
@@ -314,7 +327,7 @@ class SandboxDeployTarget:
             now = self.world._load(db, target)
             if not undo.changed or previous is None or now.image == previous:
                 return RollbackResult(region=target.region, changed=False, image=now.image, message="already there")
-            restored = _Workload(target.region, previous, _tag(previous), now.revision + 1)
+            restored = _Workload(target.region, previous, undo.previous_version or _tag(previous), now.revision + 1)
             self.world._store(db, target, restored, action="rollback")
         self.world.pause("after_rollback", target.region)  # restored; the answer is late, or lost with the worker
         return RollbackResult(region=target.region, changed=True, image=previous)

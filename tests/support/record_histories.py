@@ -21,6 +21,8 @@ from ringctl.providers.sandbox import ANY_VERSION, SandboxWorld, Scenario
 from ringctl.workflows.models import (
     AbortRequest,
     ApproveRequest,
+    OverrideKind,
+    OverrideRequest,
     PauseRequest,
     ReleaseState,
     ResumeRequest,
@@ -65,7 +67,9 @@ async def _halt_resume(client: Client, queue: str) -> WorkflowHandle:  # type: i
     return handle
 
 
-async def _human_control(client: Client, queue: str) -> WorkflowHandle:  # type: ignore[type-arg]
+async def _human_control(  # type: ignore[type-arg]
+    client: Client, queue: str, *, version: str = "1.0.3", override_update: bool = False
+) -> WorkflowHandle:
     now = datetime.now(UTC)
     freeze = {
         "start": (now - timedelta(hours=1)).isoformat(),
@@ -85,15 +89,23 @@ async def _human_control(client: Client, queue: str) -> WorkflowHandle:  # type:
         groups={"managers": ["alice", "bob"]},
         notifications={"webhooks": [{"name": "releases", "url": _RECEIVER.url}]},
     )
-    handle = await start_release(client, plan, service=SERVICE, version="1.0.3", started_by="ci", task_queue=queue)
+    handle = await start_release(client, plan, service=SERVICE, version=version, started_by="ci", task_queue=queue)
     await _until(handle, lambda s: s.state is ReleaseState.AWAITING_WINDOW)
-    await handle.execute_update(
-        RingRelease.approve, ApproveRequest(ring="canary", by="alice", override_window=True, reason="hotfix")
-    )
+    if override_update:
+        override = OverrideRequest(ring="canary", by="alice", kind=OverrideKind.WINDOW, reason="hotfix")
+        await handle.execute_update(RingRelease.override, override)
+    else:  # the shape clients sent before the override update
+        await handle.execute_update(
+            RingRelease.approve, ApproveRequest(ring="canary", by="alice", override_window=True, reason="hotfix")
+        )
     await _until(handle, lambda s: s.rings[-1].state is RingState.AWAITING_APPROVAL)
     for approver in ("alice", "bob"):
         await handle.execute_update(RingRelease.approve, ApproveRequest(ring="japan", by=approver))
     return handle
+
+
+async def _override_update(client: Client, queue: str) -> WorkflowHandle:  # type: ignore[type-arg]
+    return await _human_control(client, queue, version="1.0.6", override_update=True)
 
 
 async def _rollback_during_gate_evaluation(client: Client, queue: str) -> WorkflowHandle:  # type: ignore[type-arg]
@@ -136,6 +148,8 @@ async def main() -> None:
             # Recorded after PATCH_INTERRUPTS_WIN: rollback and abort win over an activity in flight.
             "rollback_during_gate_evaluation": (_rollback_during_gate_evaluation, Scenario(delays={"gates": 2})),
             "rollback_racing_abort": (_rollback_racing_abort, Scenario(delays={"gates": 1})),
+            # Recorded after the override update replaced approve's override flags; undo records name previous_version.
+            "override_update": (_override_update, Scenario()),
         }
         _RECEIVER.start()
         for name, (scenario, script) in scenarios.items():

@@ -1,15 +1,12 @@
-"""Deployment windows, freezes and public holidays: when a ring may be deployed.
+"""Deployment windows, freezes and public holidays: the models saying when a ring may be deployed.
 
 A ring's :class:`RingSchedule` combines weekly :class:`Window`\\ s (wall-clock
 hours in an IANA timezone), explicit :class:`Freeze` periods and an optional
 :class:`HolidayFreeze` (a country's public holidays as whole-day freezes).
-:func:`check` answers "may we deploy at ``now``?" and, if not, when the next
-open instant is. It is pure: ``now`` is always passed in (workflow time), the
-clock is never read, and the answer depends only on the inputs, the tz database
-and the installed ``holidays`` package (whose data changes between versions, so
-call it from a (local) activity when a schedule has ``holidays``).
+:func:`ringctl.core.schedulecheck.check` evaluates a schedule at an instant;
+:mod:`ringctl.core.wallclock` does its local-time (DST) arithmetic.
 
-Validating these models is pure too, except under the plan-file context
+Validating these models is pure, except under the plan-file context
 (:mod:`ringctl.core.planchecks`): only then are zone names looked up in the tz
 database and holiday countries in ``holidays`` (imported lazily, never by
 importing this module), so a schedule inside a payload decodes in the workflow
@@ -33,10 +30,6 @@ Semantics, in one place:
   00:00 and a date ``end`` is *inclusive*, the freeze lifting at 00:00 of the
   following day. Naive datetimes are read in the freeze's ``timezone``.
 * A public holiday closes the whole local day in the holiday ``timezone``.
-* ``opens_at`` is the earliest instant at or after ``now`` when the schedule is
-  open, searched up to :data:`SEARCH_HORIZON` ahead (``None`` beyond that);
-  ``closes_at`` is when the current open period ends (``None`` if closed, or if
-  it stays open for the whole horizon).
 """
 
 from __future__ import annotations
@@ -49,31 +42,16 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 
 from ringctl.core.planchecks import StandaloneConfigModel, plan_file_checks
-from ringctl.core.wallclock import local_midnight, wall_candidates
+from ringctl.core.wallclock import local_midnight
 
 if TYPE_CHECKING:
     from holidays import HolidayBase
 
-__all__ = [
-    "SEARCH_HORIZON",
-    "Day",
-    "Freeze",
-    "HolidayFreeze",
-    "RingSchedule",
-    "Window",
-    "WindowCheck",
-    "check",
-]
-
-#: How far ahead :func:`check` looks for the next open instant.
-SEARCH_HORIZON = timedelta(days=366)
+__all__ = ["FREEZE_YEARS", "Day", "Freeze", "HolidayFreeze", "RingSchedule", "TimeZoneName", "Window"]
 
 Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 _DAYS: tuple[Day, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _HHMM = re.compile(r"^(?:([01]\d|2[0-3]):([0-5]\d)|24:00)$")
-_DAY_SECONDS = 86400
-#: Length of the UTC chunks the search generates candidate instants for.
-_CHUNK = timedelta(days=8)
 #: What an IANA zone name looks like (``Asia/Tokyo``, ``Etc/GMT+9``, ``UTC``); checked without I/O.
 _ZONE_NAME = re.compile(r"^[A-Za-z0-9_+-]+(?:/[A-Za-z0-9_+-]+)*$")
 #: Years a freeze may name: far enough for any plan, near enough that no date arithmetic overflows.
@@ -177,7 +155,7 @@ class Window(_Model):
     def _check_order(self) -> Window:
         if self.start == "24:00":
             raise ValueError("start must be before 24:00")
-        if _seconds(self.end) <= _seconds(self.start):
+        if self.end_seconds <= self.start_seconds:
             raise ValueError(
                 f"end {self.end} must be after start {self.start}; windows cannot cross midnight, "
                 "so write an overnight window as two windows"
@@ -189,6 +167,16 @@ class Window(_Model):
         """The window's timezone."""
         return ZoneInfo(self.timezone)
 
+    @property
+    def start_seconds(self) -> int:
+        """``start`` in seconds after local midnight."""
+        return _seconds(self.start)
+
+    @property
+    def end_seconds(self) -> int:
+        """``end`` in seconds after local midnight (``24:00`` is 86400)."""
+        return _seconds(self.end)
+
     def describe(self) -> str:
         """``Mon–Fri 10:00–16:00 Asia/Tokyo``."""
         return f"{_day_spans(self.days)} {self.start}–{self.end} {self.timezone}"
@@ -199,7 +187,7 @@ class Window(_Model):
         if _DAYS[local.weekday()] not in self.days:
             return False
         sod = local.hour * 3600 + local.minute * 60 + local.second + local.microsecond / 1e6
-        return _seconds(self.start) <= sod < _seconds(self.end)
+        return self.start_seconds <= sod < self.end_seconds
 
 
 class Freeze(_Model):
@@ -312,105 +300,3 @@ class RingSchedule(_Model):
     windows: list[Window] = []
     freezes: list[Freeze] = []
     holidays: HolidayFreeze | None = None
-
-
-class WindowCheck(_Model):
-    """The answer of :func:`check`; instants are UTC."""
-
-    open: bool
-    reason: str
-    opens_at: datetime | None = None
-    closes_at: datetime | None = None
-
-
-class _Evaluator:
-    """One :func:`check` call's view of a schedule: predicate, reasons and change points."""
-
-    def __init__(self, schedule: RingSchedule, now: datetime) -> None:
-        self.schedule = schedule
-        self.freezes = [(f, f.start_utc, f.end_utc) for f in schedule.freezes]
-        self.holiday_zone = ZoneInfo(schedule.holidays.timezone) if schedule.holidays else None
-        self.calendar = (
-            schedule.holidays.calendar(range(now.year - 1, (now + SEARCH_HORIZON).year + 2))
-            if schedule.holidays
-            else None
-        )
-        # Wall-clock times at which some rule may change, per timezone.
-        self.walls: dict[str, set[int]] = {}
-        for w in schedule.windows:
-            self.walls.setdefault(w.timezone, {0}).update({_seconds(w.start), _seconds(w.end) % _DAY_SECONDS})
-        if schedule.holidays:
-            self.walls.setdefault(schedule.holidays.timezone, {0})
-
-    def freeze_at(self, instant: datetime) -> Freeze | None:
-        for f, start, end in self.freezes:
-            if start <= instant < end:
-                return f
-        return None
-
-    def holiday_at(self, instant: datetime) -> str | None:
-        if self.calendar is None or self.holiday_zone is None:
-            return None
-        name: str | None = self.calendar.get(instant.astimezone(self.holiday_zone).date())
-        return name
-
-    def in_window(self, instant: datetime) -> bool:
-        return not self.schedule.windows or any(w.contains(instant) for w in self.schedule.windows)
-
-    def is_open(self, instant: datetime) -> bool:
-        return self.in_window(instant) and self.freeze_at(instant) is None and self.holiday_at(instant) is None
-
-    def closed_reason(self, instant: datetime) -> str:
-        freeze = self.freeze_at(instant)
-        if freeze is not None:
-            return freeze.describe()
-        holiday = self.holiday_at(instant)
-        if holiday is not None:
-            assert self.schedule.holidays is not None
-            return f"public holiday in {self.schedule.holidays.label}: {holiday}"
-        windows = self.schedule.windows
-        noun = "window" if len(windows) == 1 else "windows"
-        return f"outside {noun} " + "; ".join(w.describe() for w in windows)
-
-    def open_reason(self, instant: datetime) -> str:
-        inside = [w for w in self.schedule.windows if w.contains(instant)]
-        if not inside:
-            return "no deployment windows configured; no freeze or holiday applies"
-        return "inside window " + "; ".join(w.describe() for w in inside)
-
-    def change_points(self, start: datetime, end: datetime) -> list[datetime]:
-        """Sorted instants in ``[start, end)`` where openness may change."""
-        points: set[datetime] = set()
-        for _, fs, fe in self.freezes:
-            points.update(p for p in (fs, fe) if start <= p < end)
-        for name, walls in self.walls.items():
-            points.update(wall_candidates(ZoneInfo(name), walls, start, end))
-        return sorted(points)
-
-    def first(self, after: datetime, want_open: bool) -> datetime | None:
-        """The first change point after ``after`` (exclusive) with openness ``want_open``, within the horizon."""
-        horizon = after + SEARCH_HORIZON
-        lo = after
-        while lo < horizon:
-            hi = min(lo + _CHUNK, horizon)
-            for point in self.change_points(lo, hi):
-                if point > after and self.is_open(point) == want_open:
-                    return point
-            lo = hi
-        return None
-
-
-def check(schedule: RingSchedule, now: datetime) -> WindowCheck:
-    """Whether ``schedule`` allows a deployment at ``now`` (tz-aware), and when that changes.
-
-    Returns a :class:`WindowCheck`: ``open`` with the reason; when closed, ``opens_at``
-    (earliest open instant, ``None`` if not within :data:`SEARCH_HORIZON`); when open,
-    ``opens_at == now`` and ``closes_at`` (end of this open period, ``None`` beyond the horizon).
-    """
-    if now.tzinfo is None or now.utcoffset() is None:
-        raise ValueError("now must be timezone-aware")
-    now = now.astimezone(UTC)
-    ev = _Evaluator(schedule, now)
-    if ev.is_open(now):
-        return WindowCheck(open=True, reason=ev.open_reason(now), opens_at=now, closes_at=ev.first(now, False))
-    return WindowCheck(open=False, reason=ev.closed_reason(now), opens_at=ev.first(now, True), closes_at=None)

@@ -1,0 +1,212 @@
+"""The plan-wide rules: checks that look across services, rings, groups and keys, one function each.
+
+A field's own constraints live on its model; what needs the whole plan (names
+unique across rings, Japan last, enough approvers, ...) is a rule here. A rule
+returns every :class:`Problem` it finds, each at its real location (a pydantic
+``loc`` such as ``("rings", 0, "regions", 1, "country")``), and
+:func:`check_plan` raises all problems of all :data:`RULES` together as one
+``ValidationError``, so the plan loader lists them at once, one line each.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
+from pydantic_core import InitErrorDetails, PydanticCustomError
+
+if TYPE_CHECKING:
+    from ringctl.core.plan import Plan
+
+__all__ = ["JAPAN", "PLAN_RULE", "RULES", "Loc", "Problem", "check_plan", "duplicate_names", "path", "raise_problems"]
+
+#: ISO 3166-1 alpha-2 code of Japan; regions tagged with it must be in the final ring.
+JAPAN = "JP"
+#: The pydantic error type of a rule's problem (its message names the value, so none is appended).
+PLAN_RULE = "plan_rule"
+
+#: Where a problem is: a pydantic ``loc``, e.g. ``("rings", 0, "name")``.
+Loc = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem a rule found: where it is, what is wrong, and the value there."""
+
+    loc: Loc
+    message: str
+    value: Any = None
+
+
+def path(loc: Loc) -> str:
+    """``loc`` as the field path error messages show: ``rings[0].regions[1].name``."""
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
+    return out
+
+
+def raise_problems(problems: Sequence[Problem], title: str) -> None:
+    """Raise ``problems`` (if any) as one ``ValidationError`` with a line error each.
+
+    Raised inside a validator, each line error keeps its ``loc``, prefixed with
+    the validated model's own location.
+    """
+    if problems:
+        raise ValidationError.from_exception_data(
+            title,
+            [
+                InitErrorDetails(
+                    type=PydanticCustomError(PLAN_RULE, "{message}", {"message": p.message}), loc=p.loc, input=p.value
+                )
+                for p in problems
+            ],
+        )
+
+
+def duplicate_names(named: Sequence[tuple[Loc, str]], what: str) -> list[Problem]:
+    """Every name in ``named`` used before, at the place it is used again."""
+    first: dict[str, Loc] = {}
+    problems: list[Problem] = []
+    for loc, name in named:
+        if name in first:
+            problems.append(Problem(loc, f"duplicate {what} name {name!r} (already used at {path(first[name])})", name))
+        else:
+            first[name] = loc
+    return problems
+
+
+def unique_service_names(plan: Plan) -> list[Problem]:
+    """No two services share a name."""
+    return duplicate_names([(("services", i, "name"), s.name) for i, s in enumerate(plan.services)], "service")
+
+
+def unique_ring_names(plan: Plan) -> list[Problem]:
+    """No two rings (staging included) share a name."""
+    return duplicate_names([((*plan.stage_loc(i), "name"), r.name) for i, r in enumerate(plan.stages)], "ring")
+
+
+def unique_region_names(plan: Plan) -> list[Problem]:
+    """No region is in two rings, or twice in one."""
+    named = [
+        ((*plan.stage_loc(i), "regions", j, "name"), region.name)
+        for i, ring in enumerate(plan.stages)
+        for j, region in enumerate(ring.regions)
+    ]
+    return duplicate_names(named, "region")
+
+
+def overrides_name_slos(plan: Plan) -> list[Problem]:
+    """Every ``slo_overrides`` key names an SLO of some service."""
+    slo_names = {slo.name for service in plan.services for slo in service.slos}
+    known = ", ".join(sorted(slo_names)) or "none"
+    return [
+        Problem(
+            (*plan.stage_loc(i), "slo_overrides", name),
+            f"no service has an SLO named {name!r} (SLOs: {known})",
+            name,
+        )
+        for i, ring in enumerate(plan.stages)
+        for name in ring.slo_overrides
+        if name not in slo_names
+    ]
+
+
+def ring_gates_differ_from_slo_gates(plan: Plan) -> list[Problem]:
+    """No gate of a ring has the name of a gate an SLO compiles into for that ring."""
+    problems: list[Problem] = []
+    for i, ring in enumerate(plan.stages):
+        index = {gate.name: j for j, gate in enumerate(ring.gates)}
+        for service in plan.services:
+            for gate in plan.gates_for(service.name, ring):
+                if gate.slo is not None and gate.name in index:
+                    problems.append(
+                        Problem(
+                            (*plan.stage_loc(i), "gates", index[gate.name], "name"),
+                            f"gate name {gate.name!r} is also a gate of SLO {gate.slo!r} of service "
+                            f"{service.name!r}; rename one",
+                            gate.name,
+                        )
+                    )
+    return problems
+
+
+def groups_have_members(plan: Plan) -> list[Problem]:
+    """Every approver group has at least one member."""
+    return [
+        Problem(("groups", name), "a group needs at least one member", members)
+        for name, members in plan.groups.items()
+        if not members
+    ]
+
+
+def enough_approvers(plan: Plan) -> list[Problem]:
+    """A ring naming its approvers names at least ``min_approvals`` people."""
+    problems: list[Problem] = []
+    for i, ring in enumerate(plan.stages):
+        approval, possible = ring.approval, len(plan.approvers_for(ring))
+        if approval.approvers and approval.min_approvals > possible:
+            problems.append(
+                Problem(
+                    (*plan.stage_loc(i), "approval", "min_approvals"),
+                    f"{approval.min_approvals} approvals needed but only {possible} people may approve",
+                    approval.min_approvals,
+                )
+            )
+    return problems
+
+
+def approvers_have_keys(plan: Plan) -> list[Problem]:
+    """With ``approvals.signing: required``, every approver has a public key."""
+    if plan.approvals.signing != "required":
+        return []
+    problems: list[Problem] = []
+    for i, ring in enumerate(plan.stages):
+        missing = [u for u in plan.approvers_for(ring) if u not in plan.approvals.public_keys]
+        if missing:
+            problems.append(
+                Problem(
+                    (*plan.stage_loc(i), "approval", "approvers"),
+                    f"signing is required but {', '.join(missing)} {'has' if len(missing) == 1 else 'have'} "
+                    "no key in approvals.public_keys",
+                    ring.approval.approvers,
+                )
+            )
+    return problems
+
+
+def japan_last(plan: Plan) -> list[Problem]:
+    """Only the final ring contains Japanese regions."""
+    last = len(plan.stages) - 1
+    return [
+        Problem(
+            (*plan.stage_loc(i), "regions", j, "country"),
+            f"Japan must be last: region {region.name!r} (country 'JP') is in ring {ring.name!r}, but only the "
+            f"final ring {plan.stages[last].name!r} may contain Japanese regions",
+            region.country,
+        )
+        for i, ring in enumerate(plan.stages[:last])
+        for j, region in enumerate(ring.regions)
+        if region.country == JAPAN
+    ]
+
+
+#: Every plan-wide rule, in the order their problems are listed.
+RULES: tuple[Callable[[Plan], list[Problem]], ...] = (
+    unique_service_names,
+    unique_ring_names,
+    unique_region_names,
+    overrides_name_slos,
+    ring_gates_differ_from_slo_gates,
+    groups_have_members,
+    enough_approvers,
+    approvers_have_keys,
+    japan_last,
+)
+
+
+def check_plan(plan: Plan) -> None:
+    """Apply every rule of :data:`RULES`; raise all their problems together (see :func:`raise_problems`)."""
+    raise_problems([problem for rule in RULES for problem in rule(plan)], "Plan")

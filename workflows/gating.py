@@ -1,0 +1,176 @@
+"""Gates in ``RingRelease``: the error-budget check before a ring deploys, and the bake after.
+
+Both loops call the ``evaluate_gates`` activity through :func:`evaluate` and act
+on its combined decision: pass, fail, or hold (missing data, or the evaluation
+itself failed). Functions of the run's :class:`~ringctl.workflows.state.Release`;
+deterministic: only ``workflow.*`` APIs, every wait a durable timer or condition.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError
+
+with workflow.unsafe.imports_passed_through():
+    from ringctl.activities.gates import GateActivities
+    from ringctl.activities.models import EvaluateGatesInput, GateDecision, GateEvaluation, GateResult
+    from ringctl.core.constants import SYSTEM_ACTOR
+    from ringctl.core.notifications import NotificationEvent
+    from ringctl.core.plan import Gate, Ring
+    from ringctl.core.versions import image_tag
+    from ringctl.providers.models import UndoRecord
+    from ringctl.workflows.models import ReleaseState, RingState
+    from ringctl.workflows.state import Release, RingFailed
+    from ringctl.workflows.timeouts import GATE_RETRY, GATE_TIMEOUT_MARGIN, REGION_CALL_HEARTBEAT
+
+#: Gate results kept per ring for ``status`` (older ones are dropped; failures stay in the event log).
+GATE_RESULTS_KEPT = 200
+
+
+async def check_budget(release: Release, index: int, ring: Ring, gates: list[Gate]) -> None:
+    """Before deploying ``ring``: wait while an SLO's error budget is exhausted in its regions.
+
+    Exhausted (or missing data under ``missing_data: fail``): wait for a budget
+    override. Missing data under ``hold``: re-check every interval until data
+    returns, or an override. ``pass``: proceed.
+    """
+    status = release.status.rings[index]
+    interval = min(gate.interval for gate in gates)
+    release.budget_waiting.add(ring.name)
+    announced: GateDecision | None = None
+    try:
+        while status.budget_override is None:
+            evaluation = await evaluate(release, index, ring, gates)
+            verdict = evaluation.decision if evaluation is not None else GateDecision.HOLD
+            if verdict is GateDecision.PASS:
+                if announced is not None:
+                    release.event(SYSTEM_ACTOR, "budget_ok", ring=ring.name)
+                return
+            detail = _summary(r for r in (evaluation.results if evaluation else []) if r.decision is verdict)
+            detail = detail or "gate evaluation failed"
+            if verdict is GateDecision.FAIL:
+                status.state = RingState.AWAITING_BUDGET_OVERRIDE
+                release.set_state(
+                    ReleaseState.AWAITING_BUDGET_OVERRIDE,
+                    f"ring {ring.name}: error budget exhausted ({detail}); waiting for "
+                    f"`ringctl approve --ring {ring.name} --override-budget --reason ...`",
+                )
+                release.event(SYSTEM_ACTOR, "budget_exhausted", ring=ring.name, detail=detail)
+                await release.wait(lambda: status.budget_override is not None)
+                break
+            status.state = RingState.HOLDING
+            release.set_state(ReleaseState.HOLDING, f"ring {ring.name}: error budget unknown (missing data); holding")
+            if announced is not GateDecision.HOLD:
+                release.event(SYSTEM_ACTOR, "budget_hold", ring=ring.name, detail=detail)
+            announced = verdict
+            with contextlib.suppress(TimeoutError):
+                await release.wait(lambda: status.budget_override is not None, timeout=interval)
+    finally:
+        release.budget_waiting.discard(ring.name)
+
+
+async def bake(release: Release, index: int, ring: Ring) -> None:
+    """Wait ``ring.bake``, evaluating gates every interval; raise :class:`RingFailed` on the first breach.
+
+    Time spent paused or holding on missing data does not count toward the
+    bake, and the bake ends only after the gates' ``consecutive_healthy``
+    passing evaluations in a row (a hold resets the count).
+    """
+    request = release.request
+    status = release.status.rings[index]
+    gates = request.plan.gates_for(request.service, ring)
+    remaining = ring.bake
+    interval = min((gate.interval for gate in gates), default=ring.bake)
+    required = max((gate.consecutive_healthy for gate in gates), default=0)
+    streak = 0
+    holding = False
+    while remaining > timedelta(0) or streak < required or release.paused:
+        if release.paused and not gates:
+            await release.checkpoint()
+            continue
+        counted = not release.paused and not holding and remaining > timedelta(0)
+        step = min(interval, remaining) if counted else interval
+        if step > timedelta(0):
+            await workflow.sleep(step)
+        if counted:
+            remaining = max(remaining - step, timedelta(0))
+        if not gates:
+            continue
+        evaluation = await evaluate(release, index, ring, gates)
+        verdict = evaluation.decision if evaluation is not None else GateDecision.HOLD
+        if evaluation is not None and verdict is GateDecision.FAIL:
+            detail = _summary(r for r in evaluation.results if r.decision is GateDecision.FAIL)
+            release.event(SYSTEM_ACTOR, "gate_failed", ring=ring.name, detail=detail)
+            release.notify(
+                NotificationEvent.GATE_FAILED,
+                f"{request.release_id}: ring {ring.name} gate failed: {detail}",
+                ring=ring.name,
+            )
+            raise RingFailed(f"gate breach: {detail}")
+        streak = streak + 1 if verdict is GateDecision.PASS else 0
+        was_holding, holding = holding, verdict is GateDecision.HOLD
+        if holding and not was_holding and evaluation is not None:
+            held = _summary(r for r in evaluation.results if r.decision is GateDecision.HOLD)
+            release.event(SYSTEM_ACTOR, "hold", ring=ring.name, detail=held)
+        elif was_holding and not holding:
+            release.event(SYSTEM_ACTOR, "hold_cleared", ring=ring.name)
+        status.state = RingState.HOLDING if holding else RingState.BAKING
+        release.set_state(
+            ReleaseState.HOLDING if holding else ReleaseState.BAKING,
+            f"ring {ring.name}: gates have missing data; holding" if holding else f"baking ring {ring.name}",
+        )
+
+
+async def evaluate(release: Release, index: int, ring: Ring, gates: list[Gate]) -> GateEvaluation | None:
+    """Evaluate ``gates`` in the ring's regions and record the results; ``None`` if the activity failed."""
+    request = release.request
+    status = release.status.rings[index]
+    timeout = request.plan.prometheus.timeout
+    try:
+        evaluation = await workflow.execute_activity_method(
+            GateActivities.evaluate_gates,
+            EvaluateGatesInput(
+                release_id=request.release_id,
+                service=request.service,
+                version=request.version,
+                ring=ring.name,
+                regions=ring.regions,
+                gates=gates,
+                prometheus_url=request.plan.prometheus.url,
+                previous_versions=previous_versions(release.status.undo_records),
+                timeout=timeout.total_seconds(),
+            ),
+            start_to_close_timeout=timeout + GATE_TIMEOUT_MARGIN,
+            heartbeat_timeout=REGION_CALL_HEARTBEAT,
+            retry_policy=GATE_RETRY,
+        )
+    except ActivityError as error:
+        release.event(SYSTEM_ACTOR, "gate_error", ring=ring.name, detail=release.failure_of(error))
+        return None
+    status.gate_results = [*status.gate_results, *evaluation.results][-GATE_RESULTS_KEPT:]
+    return evaluation
+
+
+def previous_versions(records: Iterable[UndoRecord]) -> dict[str, str]:
+    """The version each deploy replaced, by region, for ``{previous_version}`` in gate queries.
+
+    Undo records from before ``previous_version`` existed fall back to the tag of
+    their previous image (only a plain ``name:tag``; a digest names no version).
+    """
+    versions: dict[str, str] = {}
+    for record in records:
+        version = record.previous_version
+        if version is None and record.previous_image:
+            version = image_tag(record.previous_image)
+        if version:
+            versions[record.target.region] = version
+    return versions
+
+
+def _summary(results: Iterable[GateResult]) -> str:
+    """``gate in region: reason`` of each result, ``; ``-separated."""
+    return "; ".join(f"{r.gate} in {r.region}: {r.reason}" for r in results)

@@ -1,0 +1,218 @@
+"""The state of one ``RingRelease`` run, and the bookkeeping every part of the workflow shares.
+
+:class:`Release` holds the status (the one place the release's state lives:
+``status.state`` is where the release is, ``status.paused`` whether a person
+paused it; what ``status`` and the search attributes show is derived from both
+by :meth:`Release.shown_state`), the accepted rollback or abort, the event log
+and the notification outbox. The workflow class, the gating loops and the
+rollback all act through it. Deterministic: only ``workflow.*`` APIs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError
+from temporalio.exceptions import CancelledError as ActivityCancelled
+
+with workflow.unsafe.imports_passed_through():
+    from ringctl.core.constants import PATCH_INTERRUPTS_WIN, PATCH_PUBLISH_ON_CHANGE, SA_RING, SA_STATE
+    from ringctl.core.errors import root_cause
+    from ringctl.core.notifications import NotificationEvent
+    from ringctl.core.plan import Region
+    from ringctl.providers.models import Target
+    from ringctl.workflows.commands import Situation
+    from ringctl.workflows.models import (
+        AbortRequest,
+        CommandResult,
+        Event,
+        RegionState,
+        RegionStatus,
+        ReleaseInput,
+        ReleaseState,
+        ReleaseStatus,
+        RingStatus,
+        RollbackRequest,
+    )
+    from ringctl.workflows.outbox import Outbox
+
+#: What a release shows from the moment a rollback or abort is accepted until it ends.
+INTERRUPT_STATES = (ReleaseState.ROLLING_BACK, ReleaseState.ABORTING)
+#: Release states that start the rollback retention.
+_RETAINED = (ReleaseState.COMPLETED, ReleaseState.ABORTED, ReleaseState.FAILED)
+
+
+class RingFailed(Exception):
+    """A ring's rollout or gate failed; the ring's ``on_failure`` decides what happens next."""
+
+
+class Release:
+    """One release run: its input, status, accepted interrupts, and notification outbox."""
+
+    def __init__(self, request: ReleaseInput) -> None:
+        self.request = request
+        self.stages = request.plan.stages
+        self.service = request.plan.service(request.service)
+        if request.rollback_of is not None:
+            self.status = request.rollback_of.status.model_copy(deep=True)
+            self.status.paused = False  # the new run rolls back; nothing of it is paused
+        else:
+            now = workflow.now()
+            self.status = ReleaseStatus(
+                release_id=request.release_id,
+                service=request.service,
+                version=request.version,
+                image=request.image,
+                state=ReleaseState.PENDING,
+                started_by=request.started_by,
+                started_at=now,
+                updated_at=now,
+                rings=[
+                    RingStatus(
+                        name=ring.name,
+                        approval_required=ring.approval.required,
+                        regions=[RegionStatus(name=region.name) for region in ring.regions],
+                    )
+                    for ring in self.stages
+                ],
+            )
+        self.outbox = Outbox(request)
+        #: Accepted rollback and abort: either ends the release's progress for good (see :meth:`checkpoint`).
+        self.rollback_request: RollbackRequest | None = None
+        self.abort_request: AbortRequest | None = None
+        self.rollback_ran = False
+        #: A person asked to retry the halted ring.
+        self.resume_requested = False
+        #: Deploys sent and not yet answered: a rollback waits for them, so no undo record is lost.
+        self.deploys_in_flight: set[asyncio.Task[None]] = set()
+        #: Rings whose error-budget check is waiting (exhausted or missing data): an override may release them.
+        self.budget_waiting: set[str] = set()
+        self._published: tuple[str, str] | None = None
+
+    # -- the release's state -------------------------------------------------------
+
+    @property
+    def state(self) -> ReleaseState:
+        """Where the release is (never ``paused``: see :meth:`shown_state`)."""
+        return self.status.state
+
+    @property
+    def paused(self) -> bool:
+        return self.status.paused
+
+    @property
+    def interrupted(self) -> bool:
+        """Whether an accepted rollback or abort has ended the release's progress."""
+        return self.rollback_request is not None or self.abort_request is not None
+
+    @property
+    def rollback_pending(self) -> bool:
+        return self.rollback_request is not None and not self.rollback_ran
+
+    def shown_state(self) -> ReleaseState:
+        """What ``status`` and the search attributes show: ``paused`` while paused and still progressing."""
+        if self.paused and not self.state.is_final and not self.interrupted:
+            return ReleaseState.PAUSED
+        return self.state
+
+    def shown_status(self) -> ReleaseStatus:
+        """The status as ``ringctl status`` shows it."""
+        return self.status.model_copy(update={"state": self.shown_state()})
+
+    def set_state(self, state: ReleaseState, reason: str) -> None:
+        """Move the release to ``state`` for ``reason``; after an accepted rollback or abort, only toward its end."""
+        winding_down = self.interrupted and not (state.is_final or state in INTERRUPT_STATES)
+        if winding_down and workflow.patched(PATCH_INTERRUPTS_WIN):
+            return  # progress after an accepted rollback or abort: keep showing that
+        self.status.state = state
+        self.status.reason = reason
+        if state in _RETAINED:
+            self.status.rollback_until = workflow.now() + self.request.plan.rollback_retention
+        self.publish()
+
+    def set_paused(self, paused: bool) -> None:
+        self.status.paused = paused
+        self.publish()
+
+    def show_interrupt(self, state: ReleaseState, reason: str) -> None:
+        """Show an accepted rollback or abort at once (runs replayed from before this change did not)."""
+        if workflow.patched(PATCH_INTERRUPTS_WIN):
+            self.set_state(state, reason)
+
+    def publish(self) -> None:
+        """Stamp the status and index the shown state and ring in the search attributes (when they changed)."""
+        self.status.updated_at = workflow.now()
+        published = (str(self.shown_state()), self.status.current_ring or "")
+        if published == self._published and workflow.patched(PATCH_PUBLISH_ON_CHANGE):
+            return  # nothing new to index (runs started before this change upsert every time)
+        self._published = published
+        workflow.upsert_search_attributes([SA_STATE.value_set(published[0]), SA_RING.value_set(published[1])])
+
+    def situation(self) -> Situation:
+        """What a command is judged against, now."""
+        return Situation(
+            request=self.request,
+            state=self.state,
+            paused=self.paused,
+            interrupted=self.interrupted,
+            rollback_requested=self.rollback_request is not None,
+            rings=self.status.rings,
+            budget_waiting=frozenset(self.budget_waiting),
+            now=workflow.now(),
+        )
+
+    def result(self, message: str) -> CommandResult:
+        """What an accepted command answers."""
+        return CommandResult(release_id=self.request.release_id, state=self.shown_state(), message=message)
+
+    # -- rings, regions, events ------------------------------------------------------
+
+    def ring(self, name: str) -> RingStatus:
+        return next(ring for ring in self.status.rings if ring.name == name)
+
+    def target(self, region: Region) -> Target:
+        return Target.of(self.service, region)
+
+    def set_region(self, status: RegionStatus, state: RegionState, message: str = "") -> None:
+        status.state, status.message, status.since = state, message, workflow.now()
+        if state is RegionState.HEALTHY:
+            status.image = self.request.image
+
+    def event(
+        self, actor: str, action: str, ring: str | None = None, region: str | None = None, detail: str = ""
+    ) -> None:
+        """Append to the audit log (and the worker's log)."""
+        event = Event(at=workflow.now(), actor=actor, action=action, ring=ring, region=region, detail=detail)
+        self.status.events.append(event)
+        workflow.logger.info("%s %s %s", action, ring or region or "", detail, extra={"actor": actor})
+
+    def notify(self, event: NotificationEvent, text: str, ring: str | None = None) -> None:
+        """Queue a notification (see :class:`~ringctl.workflows.outbox.Outbox`); never blocks."""
+        self.outbox.notify(event, text, ring)
+
+    # -- waiting -------------------------------------------------------------------
+
+    def stop_if_interrupted(self) -> None:
+        """End the release's progress here if a rollback or abort was accepted."""
+        if self.interrupted:
+            raise asyncio.CancelledError("release interrupted by rollback or abort")
+
+    async def wait(self, condition: Callable[[], bool], timeout: timedelta | None = None) -> None:
+        """Wait until ``condition`` holds (``TimeoutError`` after ``timeout``); a rollback or abort ends the wait."""
+        await workflow.wait_condition(lambda: condition() or self.interrupted, timeout=timeout)
+        self.stop_if_interrupted()
+
+    async def checkpoint(self) -> None:
+        """Before anything new starts: stop for good after a rollback or abort; block while paused."""
+        self.stop_if_interrupted()
+        if self.paused:
+            await self.wait(lambda: not self.paused)
+
+    def failure_of(self, error: ActivityError) -> str:
+        """Why an activity failed; its cancellation (the release was interrupted) is re-raised, never a failure."""
+        if isinstance(error.cause, ActivityCancelled) or self.interrupted:
+            raise asyncio.CancelledError("release interrupted by rollback or abort") from error
+        return root_cause(error)

@@ -16,7 +16,6 @@ import json
 import signal
 import subprocess
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +24,8 @@ import pytest
 from ringctl.core.binaries import find_binary
 from ringctl.core.constants import workflow_id_for
 from ringctl.providers.sandbox import ANY_VERSION, Scenario, write_scenario
-from tests.support.fleet import Fleet, View
+from tests.support.fleet import Fleet
+from tests.support.fleet_checks import assert_deployed_once, assert_rolled_back, assert_untouched
 from tests.support.processes import SHIPPED_PLAN, Worker, ring_of
 from tests.system.conftest import Stack
 
@@ -127,34 +127,6 @@ def attempts(bed: Bed, activity: str, service: str = "checkout") -> dict[str, in
         if started and str(started["scheduledEventId"]) in scheduled:
             result[scheduled[str(started["scheduledEventId"])]] = int(started.get("attempt", 1))
     return result
-
-
-def assert_deployed_once(before: dict[str, View], after: dict[str, View], image: str, where: Iterable[str]) -> None:
-    """Each region got ``image`` exactly once: one generation, one new ReplicaSet with the next revision."""
-    for context in where:
-        old, new = before[context], after[context]
-        assert new.image == image, (context, new)
-        assert (new.generation - old.generation, new.revision - old.revision) == (1, 1), (context, old, new)
-        added = set(new.replica_sets) - set(old.replica_sets)
-        assert [new.replica_sets[name] for name in added] == [(new.revision, image)], (context, old, new)
-
-
-def assert_rolled_back(before: dict[str, View], after: dict[str, View], image: str, where: Iterable[str]) -> None:
-    """Like ``kubectl rollout undo``: deployed once, then the previous revision's ReplicaSet re-used."""
-    for context in where:
-        old, new = before[context], after[context]
-        assert new.image == old.image, (context, new)
-        assert (new.generation - old.generation, new.revision - old.revision) == (2, 2), (context, old, new)
-        previous = next(name for name, (revision, _) in old.replica_sets.items() if revision == old.revision)
-        assert new.replica_sets[previous] == (new.revision, old.image), (context, old, new)
-        added = set(new.replica_sets) - set(old.replica_sets)
-        assert [new.replica_sets[name] for name in added] == [(old.revision + 1, image)], (context, old, new)
-
-
-def assert_untouched(before: dict[str, View], after: dict[str, View], where: Iterable[str]) -> None:
-    """The Deployment's spec never changed (same generation)."""
-    for context in where:
-        assert after[context] == before[context], context
 
 
 def test_whole_release_every_region_once(bed: Bed) -> None:

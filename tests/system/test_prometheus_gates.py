@@ -26,6 +26,8 @@ from typing import Any
 
 import pytest
 
+from tests.support.fleet import BASE_VERSION, Fleet
+from tests.support.fleet_checks import assert_rolled_back, assert_untouched
 from tests.support.metrics_bed import MetricsBed, SlowProxy
 from tests.support.processes import RINGCTL, Worker, ring_of, wait_until
 from tests.system.conftest import Stack
@@ -48,9 +50,10 @@ class DeployTarget:
 
 
 @pytest.fixture
-def deploy_target(stack: Stack) -> DeployTarget:
-    """The sandbox for now (its regions start on ``sandbox/app:0``); a fleet of real clusters can replace it."""
-    return DeployTarget(("--deploy-target", "sandbox", "--sandbox-state", str(stack.state_dir)), "0")
+def deploy_target(fleet: Fleet) -> DeployTarget:
+    """The session's fleet of real clusters, every region back on the base image before the test."""
+    fleet.reset()
+    return DeployTarget(fleet.provider_args(), BASE_VERSION)
 
 
 def start_worker(stack: Stack, target: DeployTarget, prometheus_url: str) -> Worker:
@@ -153,9 +156,10 @@ def test_healthy_traffic_bakes_on_real_values_and_promotes(
 
 
 def test_breach_in_eu_west_1_rolls_back_every_changed_region_in_reverse(
-    stack: Stack, metrics_bed: MetricsBed, deploy_target: DeployTarget
+    stack: Stack, metrics_bed: MetricsBed, deploy_target: DeployTarget, fleet: Fleet
 ) -> None:
     version = "5.2.0"
+    before = fleet.views("payments")
     release = launch(stack, metrics_bed, deploy_target, "payments", version)
     # na-eu's error budget (all versions, 28d) is checked before it deploys: break the new version after that
     stack.cli.wait_for(
@@ -182,6 +186,11 @@ def test_breach_in_eu_west_1_rolls_back_every_changed_region_in_reverse(
     assert order == sorted(order, reverse=True), f"not in reverse ring order: {rolled}"
     assert all(r["image"] is None for r in ring_of(final, "japan")["regions"])  # Japan untouched
     assert not actions(final, "promote", since=final["events"].index(failed[0]))
+    # on the API servers: each changed region got the image once and was undone once; the others never changed
+    after = fleet.views("payments")
+    contexts = [fleet.context_of(region) for region in changed]
+    assert_rolled_back(before, after, fleet.image("payments", version), contexts)
+    assert_untouched(before, after, set(fleet.clusters) - set(contexts))
 
 
 # -- c: Prometheus down ---------------------------------------------------------------------

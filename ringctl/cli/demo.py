@@ -47,6 +47,8 @@ from ringctl.workflows.models import (
     ApproveRequest,
     CommandResult,
     Event,
+    OverrideKind,
+    OverrideRequest,
     ReleaseState,
     ReleaseStatus,
     RingState,
@@ -54,7 +56,7 @@ from ringctl.workflows.models import (
 )
 from ringctl.workflows.ring_release import RingRelease
 
-SHIPPED_PLAN = Path(__file__).parent / "data" / "rings.yaml"
+SHIPPED_PLAN = Path(__file__).parent.parent / "data" / "rings.yaml"
 PIPELINE = "ci-pipeline"
 ONCALL = "oncall"
 #: Who approves a guarded ring whose plan lets anyone (but the starter) approve.
@@ -167,9 +169,9 @@ class _Demo:
             if progress.state is RingState.AWAITING_APPROVAL:
                 return await self._approve(ring, progress)
             if progress.state is RingState.AWAITING_WINDOW and progress.window_override is None:
-                return await self._override(ring, "window", status.reason)
+                return await self._override(ring, OverrideKind.WINDOW, status.reason)
             if progress.state is RingState.AWAITING_BUDGET_OVERRIDE and progress.budget_override is None:
-                return await self._override(ring, "budget", status.reason)
+                return await self._override(ring, OverrideKind.BUDGET, status.reason)
         halts = sum(1 for event in status.events if event.action == "halt")
         if status.state is ReleaseState.HALTED and halts > self._halts_seen:
             self._halts_seen = halts
@@ -189,17 +191,15 @@ class _Demo:
             await self.act(who, words, send(self.client, self.release, RingRelease.approve, request))
         return bool(people)
 
-    async def _override(self, ring: Ring, what: str, why: str) -> bool:
+    async def _override(self, ring: Ring, kind: OverrideKind, why: str) -> bool:
         who = (self._approvers(ring) or ["release-manager"])[0]
-        closed = "its deployment window is closed" if what == "window" else "its error budget is exhausted"
+        closed = "its deployment window is closed" if kind is OverrideKind.WINDOW else "its error budget is exhausted"
         click.echo(f"  waiting: {why}")
         click.echo(f"  a release manager either lets ring {ring.name} wait, or overrides it with a recorded reason:")
         reason = f"ringctl demo: {closed}; not waiting"
-        request = ApproveRequest(
-            ring=ring.name, by=who, reason=reason, override_window=what == "window", override_budget=what == "budget"
-        )
-        words = ["approve", self.release, "--ring", ring.name, f"--override-{what}", "--reason", reason]
-        await self.act(who, words, send(self.client, self.release, RingRelease.approve, request))
+        request = OverrideRequest(ring=ring.name, by=who, kind=kind, reason=reason)
+        words = ["approve", self.release, "--ring", ring.name, f"--override-{kind}", "--reason", reason]
+        await self.act(who, words, send(self.client, self.release, RingRelease.override, request))
         return True
 
     async def _on_halt(self, status: ReleaseStatus) -> bool:

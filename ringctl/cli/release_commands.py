@@ -1,0 +1,150 @@
+"""Release commands: ``release start`` (the pipeline) and ``approve`` (release managers)."""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING
+
+import click
+
+from ringctl.cli.options import EXIT_NOT_COMPLETED, SPEED, client_for, connection_options, echo_result, run
+from ringctl.core.constants import TASK_QUEUE
+from ringctl.core.planfile import DEFAULT_PLAN, load_plan
+
+if TYPE_CHECKING:
+    from ringctl.client.connection import ConnectionOptions
+
+
+@click.group()
+def release() -> None:
+    """Start releases."""
+
+
+@release.command("start")
+@click.option("--service", required=True, help="Service to release (as named in the plan).")
+@click.option("--version", "version", required=True, help="Version to release.")
+@click.option("--image", help="Image to deploy (default: <service image>:<version>).")
+@click.option("--plan", "plan_file", default=DEFAULT_PLAN, show_default=True, help="Plan file.")
+@click.option("--task-queue", default=TASK_QUEUE, show_default=True, hidden=True)
+@click.option("--wait", is_flag=True, help="Wait for the end; exit 0 only if the release completed.")
+@click.option(
+    "--speed",
+    type=SPEED,
+    default=1.0,
+    show_default=True,
+    help="Run the plan's bakes, evaluation intervals and rollout timeouts N times faster (demos, tests; recorded).",
+)
+@connection_options
+def release_start(
+    service: str,
+    version: str,
+    image: str | None,
+    plan_file: str,
+    task_queue: str,
+    wait: bool,
+    speed: float,
+    connection: ConnectionOptions,
+    actor: str,
+) -> None:
+    """Start a release; prints its id."""
+    from ringctl.client.releases import release_id_for, start_release
+    from ringctl.core.versions import check_version
+
+    try:
+        check_version(version)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--version") from None
+    plan = load_plan(plan_file)
+
+    async def go() -> str | None:
+        client = await client_for(connection, actor)
+        handle = await start_release(
+            client,
+            plan,
+            service=service,
+            version=version,
+            image=image,
+            started_by=actor,
+            task_queue=task_queue,
+            speed=speed,
+        )
+        release_id = release_id_for(service, version)
+        click.echo(release_id)
+        if not wait:
+            return None
+        status = await handle.result()
+        click.echo(f"{release_id}: {status.state}: {status.reason}", err=True)
+        return status.state
+
+    state = run(go())
+    if state is not None and state != "completed":
+        sys.exit(EXIT_NOT_COMPLETED)
+
+
+@click.command()
+@click.argument("release")
+@click.option("--ring", required=True, help="Ring to approve.")
+@click.option("--comment", default="", help="Why (recorded).")
+@click.option("--override-budget", is_flag=True, help="Deploy the ring although its error budget is exhausted.")
+@click.option("--override-window", is_flag=True, help="Deploy the ring outside its window or during a freeze.")
+@click.option("--reason", default="", help="Why the override is needed (required with an override; recorded).")
+@click.option(
+    "--key",
+    "key_file",
+    envvar="RINGCTL_APPROVAL_KEY",
+    type=click.Path(dir_okay=False),
+    help="Your Ed25519 private key: sign the approval (plans with approvals.signing: required) [RINGCTL_APPROVAL_KEY].",
+)
+@connection_options
+def approve(
+    release: str,
+    ring: str,
+    comment: str,
+    override_budget: bool,
+    override_window: bool,
+    reason: str,
+    key_file: str | None,
+    connection: ConnectionOptions,
+    actor: str,
+) -> None:
+    """Approve promotion of RELEASE into a ring, or override the ring's error budget or window."""
+    from datetime import UTC, datetime
+
+    from ringctl.client.releases import get_status, send_ring_command
+    from ringctl.core.signing import ApprovalClaim, load_private_key, sign_claim
+    from ringctl.workflows.models import ApproveRequest, OverrideKind, OverrideRequest
+
+    if (override_budget or override_window) and not reason.strip():
+        flag = "--override-budget" if override_budget else "--override-window"
+        raise click.BadParameter(f"must say why, with {flag}", param_hint="--reason")
+    if override_budget and override_window:
+        raise click.UsageError("override the error budget and the window in two separate commands")
+    kind = OverrideKind.BUDGET if override_budget else OverrideKind.WINDOW if override_window else None
+
+    async def go() -> None:
+        client = await client_for(connection, actor)
+        request: ApproveRequest | OverrideRequest = (
+            ApproveRequest(by=actor, ring=ring, comment=comment)
+            if kind is None
+            else OverrideRequest(by=actor, ring=ring, kind=kind, reason=reason)
+        )
+        if key_file:
+            private_key = load_private_key(key_file)
+            current = await get_status(client, release)
+            claim = ApprovalClaim(
+                release_id=current.release_id,
+                ring=ring,
+                version=current.version,
+                approver=actor,
+                signed_at=datetime.now(UTC),
+            )
+            request = request.model_copy(
+                update={
+                    "release_id": current.release_id,
+                    "signed_at": claim.signed_at,
+                    "signature": sign_claim(private_key, claim),
+                }
+            )
+        echo_result(await send_ring_command(client, release, request))
+
+    run(go())

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
-from datetime import timedelta
+from contextlib import suppress
 
 import pytest
 from temporalio.api.enums.v1 import IndexedValueType
@@ -15,25 +13,12 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
 
 from ringctl.client.devserver import start_dev_server
 from ringctl.core.binaries import find_binary
 from ringctl.core.constants import SEARCH_ATTRIBUTES, workflow_id_for
-from ringctl.providers.sandbox import SandboxDeployTarget, SandboxMetricsSource, SandboxWorld, Scenario
-from ringctl.worker import build_worker
+from ringctl.providers.sandbox import SandboxWorld, Scenario
 from tests.support.plans import SERVICE
-
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-
-
-def require(condition: bool, reason: str) -> None:
-    """Skip locally when a real component is missing; in CI that is a failure."""
-    if condition:
-        return
-    if IN_CI:
-        pytest.fail(f"required test component missing in CI: {reason}")
-    pytest.skip(reason)
 
 
 @pytest.fixture(scope="session")
@@ -76,17 +61,3 @@ def task_queue() -> str:
 def world() -> SandboxWorld:
     """A fresh simulated world, healthy unless the test scripts otherwise."""
     return SandboxWorld(Scenario())
-
-
-@asynccontextmanager
-async def sandbox_worker(client: Client, task_queue: str, world: SandboxWorld) -> AsyncIterator[Worker]:
-    """Run a worker with the sandbox providers for the duration of the block."""
-    worker = build_worker(
-        client,
-        SandboxDeployTarget(world),
-        SandboxMetricsSource(world),
-        task_queue=task_queue,
-        poll_interval=timedelta(milliseconds=100),
-    )
-    async with worker:
-        yield worker

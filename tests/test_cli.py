@@ -15,8 +15,8 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from ringctl.providers.sandbox import ANY_VERSION, SandboxWorld
-from tests.conftest import sandbox_worker
 from tests.support.plans import plan_data
+from tests.support.workers import sandbox_worker
 
 
 async def ringctl(env: WorkflowEnvironment, *args: str, actor: str = "ci-pipeline") -> tuple[int, str, str]:

@@ -18,10 +18,10 @@ from ringctl.core.signing import ApprovalClaim, generate_keypair, sign_claim
 from ringctl.providers.sandbox import SandboxWorld
 from ringctl.workflows.models import ApproveRequest, ReleaseState, RingState
 from ringctl.workflows.ring_release import RingRelease
-from tests.conftest import sandbox_worker
 from tests.support.plans import SERVICE, make_plan, region, ring
+from tests.support.release_waits import awaiting, wait_for
 from tests.support.webhook_receiver import WebhookReceiver
-from tests.test_release_workflow import awaiting, wait_for
+from tests.support.workers import sandbox_worker
 
 STARTER = "ci-pipeline"
 

@@ -46,8 +46,8 @@ from ringctl.providers.models import DeployInput, RolloutState, RolloutStatus, T
 from ringctl.providers.sandbox import ANY_VERSION, SandboxMetricsSource, SandboxWorld
 from ringctl.worker import build_worker
 from ringctl.workflows.models import RegionState, ReleaseState, ReleaseStatus, RingState
-from tests.conftest import require
 from tests.support import kube_testenv
+from tests.support.components import require
 from tests.support.plans import SERVICE, make_plan, region, ring
 
 REGIONS = ["staging-1", "canary-1", "us-east-1", "eu-west-1"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 
 import pytest
 from temporalio.client import Client, WorkflowHandle
@@ -17,34 +16,16 @@ from ringctl.workflows.models import (
     PauseRequest,
     RegionState,
     ReleaseState,
-    ReleaseStatus,
     ResumeRequest,
     RingState,
     RollbackRequest,
 )
 from ringctl.workflows.ring_release import RingRelease
-from tests.conftest import sandbox_worker
 from tests.support.plans import SERVICE, make_plan, region, ring
+from tests.support.release_waits import awaiting, wait_for
+from tests.support.workers import sandbox_worker
 
 STAGE_REGIONS = ["staging-1", "canary-1", "us-east-1", "eu-west-1", "ap-northeast-1", "ap-northeast-3"]
-
-
-async def wait_for(
-    handle: WorkflowHandle, predicate: Callable[[ReleaseStatus], bool], timeout: float = 30
-) -> ReleaseStatus:
-    """Poll the status query until ``predicate`` holds."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        status = await handle.query(RingRelease.status)
-        if predicate(status):
-            return status
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out; last status: {status.state} {status.reason}")
-        await asyncio.sleep(0.1)
-
-
-def awaiting(ring: str) -> Callable[[ReleaseStatus], bool]:
-    return lambda s: any(r.name == ring and r.state is RingState.AWAITING_APPROVAL for r in s.rings)
 
 
 async def start(client: Client, task_queue: str, version: str = "2.0.0", **plan: object) -> WorkflowHandle:

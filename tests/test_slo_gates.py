@@ -34,7 +34,7 @@ from ringctl.providers.sandbox import SandboxDeployTarget, SandboxWorld
 from ringctl.worker import build_worker
 from ringctl.workflows.models import ApproveRequest, ReleaseState, ReleaseStatus, RingState, RollbackRequest
 from ringctl.workflows.ring_release import RingRelease
-from tests.conftest import require
+from tests.support.components import require
 from tests.support.prometheus_server import PrometheusServer, find_prometheus, free_port
 from tests.support.slo_plans import slo_plan, slos, stage
 from tests.support.traffic import TrafficSimulator

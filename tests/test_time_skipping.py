@@ -13,8 +13,8 @@ from temporalio.testing import WorkflowEnvironment
 from ringctl.client.releases import start_release
 from ringctl.providers.sandbox import SandboxWorld
 from ringctl.workflows.models import ReleaseState, ReleaseStatus
-from tests.conftest import sandbox_worker
 from tests.support.plans import SERVICE, gate, make_plan, region, ring
+from tests.support.workers import sandbox_worker
 
 
 async def test_four_hour_bakes_complete_in_seconds_and_gates_run_every_interval(

@@ -52,7 +52,7 @@ import httpx
 import pytest
 
 from ringctl.core.planfile import load_plan
-from tests.conftest import require
+from tests.support.components import require
 from tests.support.processes import SHIPPED_PLAN
 from tests.support.prometheus_server import PrometheusServer, find_prometheus
 from tests.support.traffic import TrafficSimulator

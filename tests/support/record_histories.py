@@ -30,9 +30,9 @@ from ringctl.workflows.models import (
     RollbackRequest,
 )
 from ringctl.workflows.ring_release import RingRelease
-from tests.conftest import sandbox_worker
 from tests.support.plans import SERVICE, make_plan, region, ring
 from tests.support.webhook_receiver import WebhookReceiver
+from tests.support.workers import sandbox_worker
 
 HISTORIES = Path(__file__).resolve().parent.parent / "histories"
 

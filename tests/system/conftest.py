@@ -10,14 +10,14 @@ from __future__ import annotations
 import subprocess
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from ringctl.core.binaries import find_binary
 from ringctl.core.constants import workflow_id_for
-from tests.support.processes import Operator, TemporalServer, Worker
+from tests.support.processes import Operator, TemporalServer
+from tests.support.stack import Stack
 
 #: The services of the shipped rings.yaml.
 SERVICES = ("checkout", "payments")
@@ -29,29 +29,6 @@ def temporal_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tempor
     server = TemporalServer(tmp_path_factory.mktemp("temporal")).start()
     yield server
     server.stop()
-
-
-@dataclass
-class Stack:
-    """What one system test works with: the server, its worker(s), and the operator's CLI."""
-
-    server: TemporalServer
-    task_queue: str
-    directory: Path
-    cli: Operator
-    workers: list[Worker]
-
-    @property
-    def state_dir(self) -> Path:
-        """The sandbox providers' state, shared by every worker of this test (like one real fleet)."""
-        return self.directory / "sandbox"
-
-    def worker(self, *args: str) -> Worker:
-        """Start another ``ringctl worker`` process on this test's task queue."""
-        log = self.directory / f"worker-{len(self.workers) + 1}.log"
-        worker = Worker(self.server.address, self.task_queue, self.state_dir, log, args).start()
-        self.workers.append(worker)
-        return worker
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import require
+from tests.support.components import require
 from tests.support.fleet import Fleet
 
 

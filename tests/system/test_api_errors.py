@@ -18,10 +18,10 @@ import pytest
 
 from tests.support.admission_faults import faulty_admission, worker_user
 from tests.support.fleet import Fleet
+from tests.support.fleet_bed import ENDED, WHOLE_RELEASE, Bed, attempts, region_of
 from tests.support.fleet_checks import assert_deployed_once, assert_rolled_back, assert_untouched
 from tests.support.processes import ring_of
-from tests.system.conftest import Stack
-from tests.system.test_fleet import ENDED, WHOLE_RELEASE, Bed, attempts, region_of
+from tests.support.stack import Stack
 
 #: The region whose API server the webhook makes refuse the worker's deploy PATCHes.
 REGION = "eu-west-1"

@@ -22,7 +22,7 @@ import yaml
 
 from ringctl.providers.sandbox import SandboxWorld, Scenario, write_scenario
 from tests.support.processes import SHIPPED_PLAN, ring_of
-from tests.system.conftest import Stack
+from tests.support.stack import Stack
 
 SPEED = "10000"
 NEW_IMAGE = "registry.example.com/shop/checkout:3.0.0"

@@ -9,7 +9,7 @@ while in-process tests, which had imported ``holidays`` already, passed.
 from __future__ import annotations
 
 from tests.support.processes import SHIPPED_PLAN, ring_of
-from tests.system.conftest import Stack
+from tests.support.stack import Stack
 
 #: Runs the shipped plan's waits 10,000 times faster (the documented ``--speed``); the floors keep
 #: 1 s evaluation intervals, so each ring bakes for its SLOs' consecutive healthy checks (3 to 5 s).

@@ -30,7 +30,7 @@ from tests.support.fleet import BASE_VERSION, Fleet
 from tests.support.fleet_checks import assert_rolled_back, assert_untouched
 from tests.support.metrics_bed import MetricsBed, SlowProxy
 from tests.support.processes import RINGCTL, Worker, ring_of, wait_until
-from tests.system.conftest import Stack
+from tests.support.stack import Stack
 
 SPEED = "10000"
 ENDED = ("completed", "rolled_back", "aborted", "failed")

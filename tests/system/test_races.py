@@ -11,7 +11,7 @@ import os
 import subprocess
 
 from tests.support.processes import RINGCTL
-from tests.system.conftest import Stack
+from tests.support.stack import Stack
 
 
 def _at_once(stack: Stack, *commands: list[str]) -> list[subprocess.CompletedProcess[str]]:

@@ -13,7 +13,7 @@ import time
 
 from ringctl.providers.sandbox import SandboxWorld, Scenario, write_scenario
 from tests.support.processes import ring_of
-from tests.system.conftest import Stack
+from tests.support.stack import Stack
 
 NEW_IMAGE = "registry.example.com/shop/checkout:6.0.0"
 #: Before the fix a lost attempt waited out a 2-minute start-to-close timeout.

@@ -6,6 +6,7 @@ from the virtualenv) so a red check reads the same here as in a terminal.
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -45,8 +46,16 @@ def test_every_module_is_small() -> None:
 
 
 def test_the_wheel_installs_one_top_level_package(tmp_path: Path) -> None:
-    _run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), ".")
-    (wheel,) = tmp_path.glob("ringctl-*.whl")
+    source = tmp_path / "source"  # setuptools writes build/ beside the sources: build a copy
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md", "rings.yaml", "ringctl", "workflows", "activities"):
+        copy = shutil.copytree if (ROOT / name).is_dir() else shutil.copy2
+        copy(ROOT / name, source / name, **({"symlinks": True} if copy is shutil.copytree else {}))
+    wheels = tmp_path / "wheels"
+    _run(
+        sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(wheels), str(source)
+    )
+    (wheel,) = wheels.glob("ringctl-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     tops = {name.split("/")[0] for name in names if not name.split("/")[0].endswith(".dist-info")}
     assert tops == {"ringctl"}

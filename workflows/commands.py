@@ -7,7 +7,7 @@ returns nothing, or raises a non-retryable ``ApplicationError`` of type
 deadline: the CLI said "not applied", so it never applies). A refused command
 writes nothing to the history. No clock, no I/O: ``now`` is part of the
 situation, so the rules are unit-tested without a Temporal server
-(``tests/test_commands.py``).
+(``tests/workflows/test_commands.py``).
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from temporalio.worker import Replayer
 from ringctl.worker import WORKFLOW_RUNNER
 from ringctl.workflows.ring_release import RingRelease
 
-HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
+HISTORIES = sorted((Path(__file__).resolve().parents[1] / "histories").glob("*.json"))
 
 
 def test_histories_are_checked_in() -> None:

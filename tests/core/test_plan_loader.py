@@ -31,8 +31,8 @@ from ringctl.core.planfile import MAX_PLAN_BYTES, MAX_PROBLEMS, load_plan, parse
 from ringctl.core.safeyaml import MAX_DEPTH, MAX_NODES
 from ringctl.core.versions import check_version
 
-ROOT = Path(__file__).resolve().parent.parent
-PLANS = Path(__file__).resolve().parent / "plans"
+ROOT = Path(__file__).resolve().parents[2]
+PLANS = Path(__file__).resolve().parents[1] / "plans"
 BAD = PLANS / "bad"
 MINIMAL = PLANS / "minimal.yaml"
 #: The console script next to the interpreter (as installed), else ``python -m ringctl``.

@@ -133,5 +133,5 @@ def test_cli_defaults_and_refusals() -> None:
 
 def test_the_packaged_plan_is_the_shipped_rings_yaml() -> None:
     """The demo (and installed users) get the repository's rings.yaml byte for byte, never a drifted copy."""
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     assert (root / "ringctl" / "data" / "rings.yaml").read_bytes() == (root / "rings.yaml").read_bytes()

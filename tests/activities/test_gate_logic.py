@@ -20,7 +20,7 @@ from ringctl.providers.sandbox import SandboxMetricsSource, SandboxWorld, Scenar
 from tests.support.plans import plan_data
 from tests.support.slo_plans import slos
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def ok(value: float, samples: float = 1000) -> Measurement:

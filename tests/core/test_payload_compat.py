@@ -31,7 +31,7 @@ from ringctl.core.plan import BurnRateGate, ErrorBudgetGate, Plan, ThresholdGate
 from ringctl.core.planfile import load_plan, parse_plan
 from ringctl.workflows.models import ReleaseInput
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = ROOT / "rings.yaml"
 CONVERTER = pydantic_data_converter.payload_converter
 

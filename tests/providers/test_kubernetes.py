@@ -54,7 +54,7 @@ REGIONS = ["staging-1", "canary-1", "us-east-1", "eu-west-1"]
 OLD = "registry.example.com/checkout:1.0.0"
 NEW = "registry.example.com/checkout:2.0.0"
 RELEASE = "checkout@2.0.0"
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 T = TypeVar("T")
 

@@ -15,7 +15,7 @@ from ringctl.core.errors import PlanError
 from ringctl.core.planfile import load_plan
 from tests.support.plans import gate, plan_data, region, ring
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def ringctl(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:

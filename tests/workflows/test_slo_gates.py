@@ -39,7 +39,7 @@ from tests.support.prometheus_server import PrometheusServer, find_prometheus, f
 from tests.support.slo_plans import slo_plan, slos, stage
 from tests.support.traffic import TrafficSimulator
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 NEW = "2.0.0"
 RPS = 50.0
 ALL_REGIONS = ["staging-1", "us-east-1", "eu-west-1", "ap-northeast-1", "budget-1"]

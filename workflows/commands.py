@@ -162,6 +162,7 @@ def check_signature(request: RingCommand, release: Situation) -> None:
         version=release.request.version,
         approver=request.by,
         signed_at=request.signed_at,
+        action=request.claim_action,
     )
     try:
         signing.verify(claim, request.signature, now=release.now)

@@ -198,6 +198,11 @@ class RingCommand(Command):
     signed_at: datetime | None = Field(default=None, description="when the approver signed (signed approvals)")
     signature: str | None = Field(default=None, description="Ed25519 signature of the approval claim, base64")
 
+    @property
+    def claim_action(self) -> str:
+        """The ``action`` its signed claim names (:class:`~ringctl.core.signing.ApprovalClaim`)."""
+        return "approve"
+
 
 class ApproveRequest(RingCommand):
     """Approve promotion into ``ring``.
@@ -230,6 +235,11 @@ class OverrideRequest(RingCommand):
 
     kind: OverrideKind
     reason: str = Field(default="", description="why (required: a blank reason is refused)")
+
+    @property
+    def claim_action(self) -> str:
+        """``override_budget`` or ``override_window``: an approval's signature never passes for an override."""
+        return f"override_{self.kind}"
 
     @classmethod
     def of(cls, request: ApproveRequest) -> OverrideRequest:

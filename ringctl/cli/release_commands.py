@@ -137,6 +137,7 @@ def approve(
                 version=current.version,
                 approver=actor,
                 signed_at=datetime.now(UTC),
+                action=request.claim_action,
             )
             request = request.model_copy(
                 update={

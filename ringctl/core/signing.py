@@ -79,8 +79,17 @@ def _utc_text(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+#: The action of an approval's claim; overrides sign ``override_budget`` or ``override_window``.
+APPROVE = "approve"
+
+
 class ApprovalClaim(BaseModel):
-    """What an approver signs: this ``release_id`` may enter ``ring`` at ``version``."""
+    """What an approver signs: this ``release_id`` may enter ``ring`` at ``version`` (by ``action``).
+
+    ``action`` keeps a signature to the command it was made for: an approval's
+    signature cannot be replayed as an override of the same ring. An approval's
+    signed bytes are as they were before ``action`` existed.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -89,6 +98,7 @@ class ApprovalClaim(BaseModel):
     version: str = Field(min_length=1)
     approver: str = Field(min_length=1)
     signed_at: datetime
+    action: str = Field(default=APPROVE, min_length=1)
 
     @field_validator("signed_at")
     @classmethod
@@ -106,6 +116,8 @@ class ApprovalClaim(BaseModel):
             "signed_at": _utc_text(self.signed_at),
             "version": self.version,
         }
+        if self.action != APPROVE:
+            body["action"] = self.action
         return DOMAIN + json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode("ascii")
 
 

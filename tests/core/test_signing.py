@@ -92,6 +92,15 @@ def test_canonical_bytes_are_stable_and_unambiguous() -> None:
     assert claim(release_id="a", ring="bc").canonical_bytes() != claim(release_id="ab", ring="c").canonical_bytes()
 
 
+def test_an_override_signs_its_action_and_an_approval_signs_what_it_always_signed() -> None:
+    approval = claim()
+    assert b"action" not in approval.canonical_bytes()  # signatures made before actions existed still verify
+    assert claim(action="approve").canonical_bytes() == approval.canonical_bytes()
+    window, budget = claim(action="override_window"), claim(action="override_budget")
+    assert b'"action":"override_window"' in window.canonical_bytes()
+    assert len({approval.canonical_bytes(), window.canonical_bytes(), budget.canonical_bytes()}) == 3
+
+
 def test_signed_at_in_another_offset_verifies(alice: tuple[bytes, str]) -> None:
     pem, public = alice
     signed = claim(signed_at=datetime(2026, 6, 3, 20, 55, tzinfo=timezone(timedelta(hours=9))))

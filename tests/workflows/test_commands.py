@@ -243,6 +243,23 @@ def test_signed_approvals_are_checked_against_the_plans_keys_at_now() -> None:
     assert "is not signed" in rejection(check_override, override, at), "overrides are signed like approvals"
 
 
+def test_an_approvals_signature_cannot_be_replayed_as_an_override() -> None:
+    """Found in the restructure: an override's claim was the approval's, so a captured approval signature
+    for a ring also let anyone holding it override that ring's window or budget (until it aged out)."""
+    keys = {"release-manager": generate_keypair()}
+    waiting = situation(ReleaseState.AWAITING_WINDOW, {"japan": RingState.AWAITING_WINDOW}, plan=signing_plan(keys))
+    own = keys["release-manager"][0]
+
+    def override(**fields: Any) -> OverrideRequest:
+        return OverrideRequest(by="release-manager", ring="japan", kind=OverrideKind.WINDOW, reason="x", **fields)
+
+    replayed = override(**signature(own))  # signed as an approval
+    assert "signature does not match" in rejection(check_override, replayed, waiting)
+    check_override(override(**signature(own, action="override_window")), waiting)
+    budget = override(**signature(own, action="override_budget"))
+    assert "signature does not match" in rejection(check_override, budget, waiting)
+
+
 # -- override, and the old shape: approve with an override flag -----------------------------------
 
 

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 from temporalio import activity
 
+from ringctl.activities.boundary import translated
 from ringctl.activities.models import EvaluateGatesInput, GateDecision, GateEvaluation, GateResult
 from ringctl.core.plan import Gate, MissingData, Region
 from ringctl.core.query import promql_duration, render_query
@@ -73,6 +74,7 @@ class GateActivities:
         self._source = source
 
     @activity.defn
+    @translated
     async def evaluate_gates(self, request: EvaluateGatesInput) -> GateEvaluation:
         """Measure every gate in every region of a ring concurrently, and judge each.
 

@@ -7,11 +7,13 @@ activity per webhook. :meth:`NotifyActivities.notify` POSTs Slack's
 incoming-webhook JSON (``text`` plus ``blocks``) with a plain ``ringctl`` object
 beside it for receivers that are not Slack (see :func:`build_payload`).
 
-Failures are translated at the activity boundary: a 4xx other than 408/429 is a
-non-retryable ``ApplicationError`` (the URL or the payload is wrong, retrying
-cannot help); any other non-2xx answer, a timeout or a network error is
-retryable. A webhook URL is a credential: it is never logged in full, only as
-host plus a short hash (:func:`redact_url`) - including httpx's own
+Failures are ringctl errors, mapped at the activity boundary
+(:func:`~ringctl.activities.boundary.translated`): a 4xx other than 408/429 is a
+non-retryable :class:`~ringctl.core.errors.WebhookRejected` (the URL or the payload
+is wrong, retrying cannot help); any other non-2xx answer is a retryable
+:class:`~ringctl.core.errors.WebhookFailed`, a timeout or a network error a
+retryable :class:`~ringctl.core.errors.WebhookUnreachable`. A webhook URL is a
+credential: it is never logged in full, only as host plus a short hash (:func:`redact_url`) - including httpx's own
 ``HTTP Request: POST <url>`` log line, which a filter on the ``httpx`` logger
 rewrites for every URL this module has posted to.
 
@@ -31,8 +33,9 @@ import httpx
 import structlog
 from pydantic import BaseModel, ConfigDict
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
+from ringctl.activities.boundary import translated
+from ringctl.core.errors import WebhookFailed, WebhookRejected, WebhookUnreachable
 from ringctl.core.notifications import NotificationEvent, Webhook
 
 log = structlog.get_logger(__name__)
@@ -156,12 +159,14 @@ class NotifyActivities:
             self._client = None
 
     @activity.defn
+    @translated
     async def notify(self, request: NotifyInput) -> None:
         """POST ``request`` to its webhook.
 
-        Raises a retryable ``ApplicationError`` for a 5xx/408/429/3xx answer, a
-        timeout or a network error (``next_retry_delay`` follows ``Retry-After``
-        when given), and a non-retryable one for any other 4xx.
+        Raises (as Temporal sees it, a retryable ``ApplicationError``) :class:`WebhookFailed`
+        for a 5xx/408/429/3xx answer (``next_retry_delay`` follows ``Retry-After`` when given)
+        and :class:`WebhookUnreachable` for a timeout or a network error; (non-retryable)
+        :class:`WebhookRejected` for any other 4xx.
         """
         url = request.webhook.url
         target = redact_url(url)
@@ -178,9 +183,7 @@ class NotifyActivities:
         except httpx.HTTPError as exc:
             reason = _scrub(f"{type(exc).__name__}: {exc}".rstrip(": "), url, target)
             bound.warning("notify.unreachable", error=reason)
-            raise ApplicationError(
-                f"webhook {_label(request, target)} unreachable: {reason}", type="WebhookUnreachable"
-            ) from exc
+            raise WebhookUnreachable(f"webhook {_label(request, target)} unreachable: {reason}") from exc
         status = response.status_code
         if response.is_success:
             bound.info("notify.sent", status=status)
@@ -189,9 +192,9 @@ class NotifyActivities:
         message = f"webhook {_label(request, target)} answered HTTP {status}: {excerpt or response.reason_phrase}"
         if 400 <= status < 500 and status not in _RETRYABLE_4XX:
             bound.error("notify.rejected", status=status, body=excerpt)
-            raise ApplicationError(message, status, excerpt, type="WebhookRejected", non_retryable=True)
+            raise WebhookRejected(message, status, excerpt)
         bound.warning("notify.failed", status=status, body=excerpt)
-        raise ApplicationError(message, status, excerpt, type="WebhookFailed", next_retry_delay=_retry_after(response))
+        raise WebhookFailed(message, status, excerpt, next_retry_delay=_retry_after(response))
 
 
 def _label(request: NotifyInput, target: str) -> str:

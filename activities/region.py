@@ -4,7 +4,8 @@ They are blocking (the Kubernetes client is synchronous) and run on the
 worker's thread pool. Each provider call runs in a helper thread while the
 activity heartbeats every :data:`HEARTBEAT_EVERY` seconds, so a worker lost
 mid-call is noticed within the workflow's heartbeat timeout, and a cancelled
-activity stops waiting at once. Provider errors are translated here: a
+activity stops waiting at once. Provider errors are translated at the activity
+boundary (:func:`~ringctl.activities.boundary.translated`): a
 :class:`~ringctl.core.errors.ConfigError` becomes a non-retryable ``ApplicationError``;
 anything else is retried by Temporal's retry policy.
 """
@@ -15,17 +16,16 @@ import concurrent.futures
 import contextvars
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
 import structlog
 from temporalio import activity
-from temporalio.exceptions import ApplicationError, CancelledError
+from temporalio.exceptions import CancelledError
 
+from ringctl.activities.boundary import translated
 from ringctl.activities.models import RollbackInput, WaitRolloutInput
-from ringctl.core.errors import ConfigError
 from ringctl.providers.interfaces import DeployTarget
 from ringctl.providers.models import DeployInput, RollbackResult, RolloutState, RolloutStatus, UndoRecord
 
@@ -38,14 +38,6 @@ T = TypeVar("T")
 HEARTBEAT_EVERY = 1.0
 #: Seconds between checks for cancellation while a provider call runs.
 CANCEL_CHECK = 0.1
-
-
-@contextmanager
-def _translated_errors() -> Iterator[None]:
-    try:
-        yield
-    except ConfigError as exc:
-        raise ApplicationError(str(exc), type="ConfigError", non_retryable=True) from exc
 
 
 def _heartbeating(call: Callable[[], T], *details: object) -> T:
@@ -98,10 +90,10 @@ class RegionActivities:
         self._poll_interval = poll_interval.total_seconds()
 
     @activity.defn
+    @translated
     def deploy(self, request: DeployInput) -> UndoRecord:
         """Set the service's image in one region; idempotent. Heartbeats while the provider works."""
-        with _translated_errors():
-            undo = _heartbeating(lambda: self._target.deploy(request), request.target.region)
+        undo = _heartbeating(lambda: self._target.deploy(request), request.target.region)
         log.info(
             "deployed",
             release_id=request.release_id,
@@ -113,6 +105,7 @@ class RegionActivities:
         return undo
 
     @activity.defn
+    @translated
     def wait_rollout(self, request: WaitRolloutInput) -> RolloutStatus:
         """Poll the rollout until it completes, fails or the deadline passes.
 
@@ -125,10 +118,7 @@ class RegionActivities:
             deadline = datetime.fromisoformat(str(started[0]))
         message = ""
         while True:
-            with _translated_errors():
-                status = _heartbeating(
-                    lambda: self._target.rollout_status(request.target), deadline.isoformat(), message
-                )
+            status = _heartbeating(lambda: self._target.rollout_status(request.target), deadline.isoformat(), message)
             message = status.message
             activity.heartbeat(deadline.isoformat(), message)
             if status.state is not RolloutState.PROGRESSING:
@@ -141,10 +131,10 @@ class RegionActivities:
             _pause(self._poll_interval, deadline.isoformat(), message)
 
     @activity.defn
+    @translated
     def rollback(self, request: RollbackInput) -> RollbackResult:
         """Restore one region from its undo record; idempotent. Heartbeats while the provider works."""
-        with _translated_errors():
-            result = _heartbeating(lambda: self._target.rollback(request.undo), request.undo.target.region)
+        result = _heartbeating(lambda: self._target.rollback(request.undo), request.undo.target.region)
         log.info(
             "rolled back",
             release_id=request.undo.release_id,

@@ -13,6 +13,7 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict
 from temporalio import activity
 
+from ringctl.activities.boundary import translated
 from ringctl.core.schedule import RingSchedule
 from ringctl.core.schedulecheck import WindowCheck, check
 
@@ -27,6 +28,7 @@ class CheckWindowInput(BaseModel):
 
 
 @activity.defn
+@translated
 def check_window(request: CheckWindowInput) -> WindowCheck:
     """Evaluate a ring's windows, freezes and holidays at the workflow's time."""
     return check(request.schedule, request.now)

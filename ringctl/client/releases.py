@@ -1,7 +1,8 @@
 """Release operations for the CLI and for pipelines: start, command, query, list.
 
 Every refusal becomes a :class:`~ringctl.core.errors.ReleaseError` with a message
-meant for a person; nothing is changed when a command is refused.
+meant for a person; nothing is changed when a command is refused. Temporal's errors
+are mapped in one place, :mod:`ringctl.client.errors`.
 """
 
 from __future__ import annotations
@@ -25,12 +26,12 @@ from temporalio.common import (
     WorkflowIDConflictPolicy,
     WorkflowIDReusePolicy,
 )
-from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from ringctl.client.errors import from_rpc_error, from_update_failed
 from ringctl.client.reachability import failing_workflow_task, why_no_answer
 from ringctl.core.constants import (
-    COMMAND_EXPIRED,
     SA_RING,
     SA_SERVICE,
     SA_STATE,
@@ -38,7 +39,7 @@ from ringctl.core.constants import (
     TASK_QUEUE,
     workflow_id_for,
 )
-from ringctl.core.errors import ReleaseError, RingctlError, UnavailableError, root_cause
+from ringctl.core.errors import ReleaseError, UnavailableError, root_cause
 from ringctl.core.plan import Plan
 from ringctl.core.timescale import scale_plan
 from ringctl.core.versions import check_version
@@ -127,7 +128,7 @@ async def start_release(
                 f"{exc.message}: register ringctl's search attributes first "
                 "(`ringctl worker` does it on start, or `temporal operator search-attribute create`)"
             ) from None
-        raise ReleaseError(f"cannot start release {release_id}: {exc.message}") from None
+        raise from_rpc_error(exc, release_id, doing=f"cannot start release {release_id}", write=True) from None
     except WorkflowAlreadyStartedError:
         running = await _describe_running(client, service)
         raise ReleaseError(
@@ -166,10 +167,10 @@ async def get_status(client: Client, release: str) -> ReleaseStatus:
                 raise UnavailableError(f"{release}: status unavailable: {failing}")
             status = await handle.query(RingRelease.status, rpc_timeout=QUERY_TIMEOUT)
     except RPCError as exc:
-        if exc.status is RPCStatusCode.NOT_FOUND:
-            raise ReleaseError(f"no release found for {release!r}") from None
-        why = await why_no_answer(client, handle, QUERY_TIMEOUT)
-        raise UnavailableError(f"{release}: status unavailable: {why}") from None
+        if exc.status is not RPCStatusCode.NOT_FOUND:  # say why, rather than Temporal's timeout
+            why = await why_no_answer(client, handle, QUERY_TIMEOUT)
+            raise UnavailableError(f"{release}: status unavailable: {why}") from None
+        raise from_rpc_error(exc, release) from None
     if "@" in release and status.release_id != release:
         raise ReleaseError(f"release {release} is not the latest release of its service; that is {status.release_id}")
     return status
@@ -198,9 +199,7 @@ async def send(client: Client, release: str, update: Any, command: Command) -> C
             raise UnavailableError(f"{release}: not applied: {failing}")
         result = await asyncio.wait_for(_deliver(handle, update, command), COMMAND_WAIT.total_seconds())
     except WorkflowUpdateFailedError as exc:
-        if isinstance(exc.cause, ApplicationError) and exc.cause.type == COMMAND_EXPIRED:
-            raise UnavailableError(f"{release}: not applied: {exc.cause.message}; retry") from None
-        raise ReleaseError(f"{release}: refused: {root_cause(exc)}") from None
+        raise from_update_failed(exc, release) from None
     except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
         why = await why_no_answer(client, handle, COMMAND_WAIT)
         raise UnavailableError(
@@ -209,7 +208,7 @@ async def send(client: Client, release: str, update: Any, command: Command) -> C
     except RPCError as exc:
         if exc.status is RPCStatusCode.NOT_FOUND:
             raise _ReleaseEnded(f"{release}: refused: {await _ended(handle)}") from None
-        raise ReleaseError(f"{release}: {exc.message}") from None
+        raise from_rpc_error(exc, release, write=True) from None
     return result
 
 
@@ -246,7 +245,7 @@ async def rollback_release(client: Client, release: str, *, by: str, reason: str
     try:
         description = await handle.describe(rpc_timeout=RPC_TIMEOUT)
     except RPCError as exc:
-        raise _not_found(release, exc) from None
+        raise from_rpc_error(exc, release) from None
     if description.status is WorkflowExecutionStatus.RUNNING:
         try:
             return await send(client, release, RingRelease.rollback, RollbackRequest(by=by, reason=reason))
@@ -338,9 +337,3 @@ async def _ended(handle: WorkflowHandle[Any, Any]) -> str:
         return f"no release found (workflow {handle.id})"
     execution = description.status.name.lower() if description.status else "unknown"
     return f"the release's workflow has ended ({execution})"
-
-
-def _not_found(release: str, exc: RPCError) -> RingctlError:
-    if exc.status is RPCStatusCode.NOT_FOUND:
-        return ReleaseError(f"no release found for {release!r}")
-    return UnavailableError(f"{release}: Temporal did not answer: {exc.message}")

@@ -11,8 +11,8 @@ with the release id, the version and image, and the previous image, version and 
 (``polymorphichelpers/rollback.go``), reading the Deployment with
 :mod:`~ringctl.providers.kubernetes_objects`. One API client per context is created on
 first use and reused. Kubernetes errors are translated here: input that can never work (unknown
-context, missing namespace, Deployment or container, forbidden) becomes
-:class:`~ringctl.core.errors.ConfigError`; conflicts, throttling, 5xx, timeouts and connection
+context, missing namespace, Deployment or container, forbidden, denied by an admission webhook)
+becomes :class:`~ringctl.core.errors.ConfigError`; conflicts, throttling, 5xx, timeouts and connection
 errors become :class:`~ringctl.core.errors.TransientError`, which Temporal retries with backoff.
 Credentials and kubeconfig contents are never logged.
 """
@@ -62,6 +62,8 @@ REQUEST_TIMEOUT = (5.0, 30.0)
 _STRATEGIC_MERGE = "application/strategic-merge-patch+json"
 _JSON_PATCH = "application/json-patch+json"
 _TRANSIENT_STATUSES = frozenset({408, 409, 429})
+#: How the API server's message starts when an admission webhook denied the request.
+_ADMISSION_WEBHOOK = "admission webhook"
 
 
 class KubernetesDeployTarget:
@@ -360,6 +362,14 @@ def _translated(target: Target, verb: str, resource: str = "deployments") -> Ite
     except ApiException as exc:
         status = exc.status or 0
         message = _api_message(exc)
+        if _ADMISSION_WEBHOOK in message:
+            # A validating/mutating webhook said no: not RBAC, not a missing object.
+            denied = (
+                f"{where}: {verb} {resource} in namespace {target.namespace} denied by admission webhook: {message}"
+            )
+            if 400 <= status < 500 and status not in _TRANSIENT_STATUSES:
+                raise ConfigError(denied) from exc
+            raise TransientError(denied) from exc
         if status == 404:
             raise ConfigError(
                 f"{where}: deployment {target.deployment} not found in namespace {target.namespace} "

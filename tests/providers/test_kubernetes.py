@@ -8,6 +8,7 @@ and stops it at the end. Each test creates Deployments of its own name with the 
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import subprocess
 import sys
@@ -513,6 +514,21 @@ def test_api_errors_are_translated(status: int, error: type[Exception], text: st
     exc = ApiException(status=status, reason="x", body='{"kind": "Status", "message": "Operation cannot be fulfilled"}')
     with pytest.raises(error, match=text), _translated(target("eu-west-1", "checkout"), "patch"):
         raise exc
+
+
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [(403, ConfigError), (400, ConfigError), (404, ConfigError), (409, TransientError), (500, TransientError)],
+)
+def test_an_admission_webhook_denial_is_reported_as_one(status: int, error: type[Exception]) -> None:
+    denial = 'admission webhook "policy.example.com" denied the request: images must come from registry.example.com'
+    exc = ApiException(status=status, reason="Forbidden")
+    exc.body = json.dumps({"kind": "Status", "status": "Failure", "message": denial, "code": status})
+    with pytest.raises(error) as caught, _translated(target("eu-west-1", "checkout"), "patch"):
+        raise exc
+    message = str(caught.value)
+    assert message.endswith(f"patch deployments in namespace eu-west-1 denied by admission webhook: {denial}")
+    assert "credentials" not in message and "not found" not in message
 
 
 # -- least privilege --------------------------------------------------------------------

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
+from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from ringctl.activities.region import RegionActivities
@@ -84,8 +85,9 @@ def test_a_hung_deploy_fails_the_activity_as_retryable_while_it_heartbeats() -> 
     env = ActivityEnvironment()
     beats: list[float] = []
     env.on_heartbeat = lambda *details: beats.append(time.monotonic())
-    with pytest.raises(TransientError):  # not a non-retryable ApplicationError: Temporal retries it
+    with pytest.raises(ApplicationError) as caught:
         env.run(RegionActivities(SandboxDeployTarget(world)).deploy, REQUEST)
+    assert caught.value.type == "TransientError" and not caught.value.non_retryable  # Temporal retries it
     assert len(beats) >= 2, "the activity stayed alive: a hung call is bounded by the request timeout, not heartbeats"
     assert world.calls == []
 

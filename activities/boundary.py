@@ -1,0 +1,49 @@
+"""The activity boundary: where ringctl's errors become Temporal's failures.
+
+Every activity is decorated with :func:`translated` (below ``@activity.defn``): a
+:class:`~ringctl.core.errors.RingctlError` it raises leaves it as the
+``ApplicationError`` that :func:`~ringctl.core.errors.to_application_error` maps it
+to - non-retryable for a :class:`~ringctl.core.errors.ConfigError`, retryable for a
+:class:`~ringctl.core.errors.TransientError`. Anything else (a bug, a cancellation)
+passes through untouched for Temporal to handle. No activity builds an
+``ApplicationError`` itself.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar, cast
+
+from ringctl.core.errors import RingctlError, to_application_error
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@contextmanager
+def _translating() -> Iterator[None]:
+    try:
+        yield
+    except RingctlError as exc:
+        raise to_application_error(exc) from exc
+
+
+def translated(fn: F) -> F:
+    """``fn`` (an activity, sync or async) with its ringctl errors raised as ``ApplicationError`` s."""
+    if inspect.iscoroutinefunction(fn):
+
+        @functools.wraps(fn)
+        async def run_async(*args: Any, **kwargs: Any) -> Any:
+            with _translating():
+                return await fn(*args, **kwargs)
+
+        return cast(F, run_async)
+
+    @functools.wraps(fn)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        with _translating():
+            return fn(*args, **kwargs)
+
+    return cast(F, run)

@@ -27,7 +27,9 @@ def _translating() -> Iterator[None]:
     try:
         yield
     except RingctlError as exc:
-        raise to_application_error(exc) from exc
+        # Raised in the ringctl error's place (its traceback, its cause), not chained to
+        # it: the failure Temporal records and logs carries each message once.
+        raise to_application_error(exc).with_traceback(exc.__traceback__) from exc.__cause__
 
 
 def translated(fn: F) -> F:

@@ -50,7 +50,7 @@ def test_transient_conflict_and_server_errors_are_retried_and_deploy_once(bed: B
     assert_untouched(before, after, bed.contexts("japan"))
     assert [(s.user, s.code) for s in webhook.seen] == [(user, 409), (user, 503), (user, 500), (user, None)]
     assert attempts(bed, "deploy")[REGION] == 4
-    denied = f"region {REGION} (context {victim}): patch deployments in namespace checkout failed: admission webhook"
+    denied = f"region {REGION} (context {victim}): patch deployments in namespace checkout denied by admission webhook"
     assert worker.log().count(denied) == 3
 
 

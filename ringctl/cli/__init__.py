@@ -69,31 +69,25 @@ def _main() -> int:
     except click.ClickException as exc:
         exc.show()
         return exc.exit_code
-    except PlanError as exc:
-        for problem in exc.problems:
-            click.echo(f"{exc.path}: {problem}", err=True)
-        return EXIT_REFUSED
-    except UnavailableError as exc:
-        click.echo(f"error: {exc}", err=True)
-        return EXIT_UNAVAILABLE
     except RingctlError as exc:
-        click.echo(f"error: {exc}", err=True)
-        return EXIT_REFUSED
+        return _report(exc)
     except KeyboardInterrupt:
         return 130
     except Exception as exc:
-        return _temporal_error(exc)
+        from ringctl.client.errors import from_call_error  # Temporal's errors; imported only when one escaped
+
+        error = from_call_error(exc)
+        if error is None:
+            raise
+        return _report(error)
     return 0
 
 
-def _temporal_error(exc: Exception) -> int:
-    """A Temporal RPC error as one line and its exit code; anything else is a bug and raised."""
-    from temporalio.service import RPCError, RPCStatusCode
-
-    if not isinstance(exc, RPCError):
-        raise exc
-    if exc.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED):
-        click.echo(f"error: Temporal did not answer: {exc.message}", err=True)
-        return EXIT_UNAVAILABLE
-    click.echo(f"error: Temporal refused the call: {exc.message}", err=True)
-    return EXIT_REFUSED
+def _report(error: RingctlError) -> int:
+    """Print ``error`` as one line (a plan's problems one line each) and return its exit code."""
+    if isinstance(error, PlanError):
+        for problem in error.problems:
+            click.echo(f"{error.path}: {problem}", err=True)
+        return EXIT_REFUSED
+    click.echo(f"error: {error}", err=True)
+    return EXIT_UNAVAILABLE if isinstance(error, UnavailableError) else EXIT_REFUSED

@@ -38,6 +38,15 @@ def from_rpc_error(exc: RPCError, release: str, *, doing: str | None = None, wri
     return ReleaseError(f"{prefix}: {exc.message}")
 
 
+def from_call_error(exc: BaseException) -> RingctlError | None:
+    """An RPC error no command mapped (a listing, a connection) as a ringctl error; ``None`` for anything else."""
+    if not isinstance(exc, RPCError):
+        return None
+    if exc.status in NO_ANSWER:
+        return UnavailableError(f"Temporal did not answer: {exc.message}")
+    return ReleaseError(f"Temporal refused the call: {exc.message}")
+
+
 def from_update_failed(exc: WorkflowUpdateFailedError, release: str) -> RingctlError:
     """A command (Update) the workflow refused: expired (never applied, retry) or refused with its reason."""
     if isinstance(exc.cause, ApplicationError) and exc.cause.type == COMMAND_EXPIRED:

@@ -111,8 +111,9 @@ def _key(target: Target) -> tuple[str, str, str]:
     return (target.kube_context, target.namespace, target.deployment)
 
 
-def _tag(image: str) -> str:
-    return image.rpartition(":")[2]
+def _version(image: str) -> str:
+    """The version a workload running ``image`` reports: its tag, or the whole reference for a digest."""
+    return image_tag(image) or image
 
 
 class SandboxWorld:
@@ -208,7 +209,7 @@ class SandboxWorld:
         if len(rows) > 1:
             raise ValueError(f"{region} runs {sorted(row[4] for row in rows)}; name the deployment")
         if not rows:
-            return _Workload(region, self._initial_image, _tag(self._initial_image), 1)
+            return _Workload(region, self._initial_image, _version(self._initial_image), 1)
         return _Workload(*rows[0][:4])
 
     @contextmanager
@@ -230,7 +231,7 @@ class SandboxWorld:
         ).fetchone()
         if row is not None:
             return _Workload(*row)
-        workload = _Workload(target.region, self._initial_image, _tag(self._initial_image), 1)
+        workload = _Workload(target.region, self._initial_image, _version(self._initial_image), 1)
         self._store(db, target, workload)
         db.execute("INSERT INTO revisions VALUES (?, ?, ?, ?, ?)", (*_key(target), 1, workload.image))
         return workload
@@ -327,7 +328,7 @@ class SandboxDeployTarget:
             now = self.world._load(db, target)
             if not undo.changed or previous is None or now.image == previous:
                 return RollbackResult(region=target.region, changed=False, image=now.image, message="already there")
-            restored = _Workload(target.region, previous, undo.previous_version or _tag(previous), now.revision + 1)
+            restored = _Workload(target.region, previous, undo.previous_version or _version(previous), now.revision + 1)
             self.world._store(db, target, restored, action="rollback")
         self.world.pause("after_rollback", target.region)  # restored; the answer is late, or lost with the worker
         return RollbackResult(region=target.region, changed=True, image=previous)

@@ -355,3 +355,12 @@ async def test_a_killed_worker_process_is_replaced_and_the_rollback_restores_eve
                 for action in ("deploy", "rollback")
             ]
         ), "each region received each image exactly once"
+
+
+def test_a_workload_started_from_a_digest_reports_the_digest_as_its_version() -> None:
+    digest = "sandbox/app@sha256:" + "ab" * 32
+    world = SandboxWorld(initial_image=digest)
+    try:
+        assert world.version("r1") == digest
+    finally:
+        world.close()

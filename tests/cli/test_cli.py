@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,30 +14,22 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from ringctl.providers.sandbox import ANY_VERSION, SandboxWorld
+from tests.support.cli_runs import ringctl as run_ringctl
 from tests.support.plans import plan_data
+from tests.support.polling import eventually
 from tests.support.workers import sandbox_worker
 
 
 async def ringctl(env: WorkflowEnvironment, *args: str, actor: str = "ci-pipeline") -> tuple[int, str, str]:
-    """Run the CLI against the session's dev server; return exit code, stdout, stderr."""
+    """Run the CLI against the session's dev server (in a thread: the test's worker keeps running)."""
     environ = {
-        **os.environ,
         "TEMPORAL_ADDRESS": env.client.service_client.config.target_host,
         "TEMPORAL_NAMESPACE": env.client.namespace,
         "RINGCTL_ACTOR": actor,
     }
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "ringctl",
-        *args,
-        env=environ,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(process.communicate(), timeout=60)
-    assert b"Traceback" not in err, err.decode()
-    return process.returncode or 0, out.decode(), err.decode()
+    run = await asyncio.to_thread(run_ringctl, *args, env=environ)
+    assert "Traceback" not in run.stderr, run.stderr
+    return run.returncode, run.stdout, run.stderr
 
 
 async def status_json(env: WorkflowEnvironment, release: str) -> dict[str, Any]:
@@ -48,13 +39,9 @@ async def status_json(env: WorkflowEnvironment, release: str) -> dict[str, Any]:
 
 
 async def wait_state(env: WorkflowEnvironment, release: str, state: str, timeout: float = 30) -> dict[str, Any]:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        status = await status_json(env, release)
-        if status["state"] == state:
-            return status
-        assert asyncio.get_running_loop().time() < deadline, f"state {status['state']}, wanted {state}"
-        await asyncio.sleep(0.3)
+    status = await eventually(lambda: status_json(env, release), lambda s: s["state"] == state, timeout, every=0.3)
+    assert status["state"] == state, f"state {status['state']}, wanted {state}"
+    return status
 
 
 async def start_release_cli(

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -20,15 +19,13 @@ from ringctl.cli import cli
 from ringctl.client import releases
 from ringctl.core.timescale import scale_plan
 from ringctl.workflows.models import ReleaseInput
+from tests.support.cli_runs import Run, ringctl
 
-RINGCTL = str(Path(sys.executable).parent / "ringctl")
 RELEASE = "checkout@1.1.0"
 
 
-def run_demo(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [RINGCTL, "demo", *args], capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
-    )
+def run_demo(*args: str, timeout: float = 180) -> Run:
+    return ringctl("demo", *args, timeout=timeout, stdin=subprocess.DEVNULL)
 
 
 def acted(output: str, actor: str, action: str, where: str = "") -> bool:

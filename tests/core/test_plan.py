@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,13 +11,10 @@ import yaml
 
 from ringctl.core.errors import PlanError
 from ringctl.core.planfile import load_plan
+from tests.support.cli_runs import ringctl
 from tests.support.plans import gate, plan_data, region, ring
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def ringctl(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "ringctl", *args], cwd=cwd, capture_output=True, text=True, timeout=60)
 
 
 def write(tmp_path: Path, data: Any, name: str = "rings.yaml") -> Path:

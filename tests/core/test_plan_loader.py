@@ -12,12 +12,9 @@ Temporal, so these tests need no server (``--address 127.0.0.1:1`` makes sure).
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
@@ -30,14 +27,13 @@ from ringctl.core.errors import PlanError
 from ringctl.core.planfile import MAX_PLAN_BYTES, MAX_PROBLEMS, load_plan, parse_plan
 from ringctl.core.safeyaml import MAX_DEPTH, MAX_NODES
 from ringctl.core.versions import check_version
+from tests.support.cli_runs import Run, ringctl
 
 ROOT = Path(__file__).resolve().parents[2]
 PLANS = Path(__file__).resolve().parents[1] / "plans"
 BAD = PLANS / "bad"
 MINIMAL = PLANS / "minimal.yaml"
 #: The console script next to the interpreter (as installed), else ``python -m ringctl``.
-_SCRIPT = Path(sys.executable).with_name("ringctl")
-RINGCTL = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "ringctl"]
 #: A ``ringctl validate`` of a bad file must end within this, start-up included.
 DEADLINE = 2.0
 NOWHERE = ("--address", "127.0.0.1:1")
@@ -113,26 +109,9 @@ EXPECTED: dict[str, str] = {
 }
 
 
-@dataclass(frozen=True)
-class Run:
-    """One finished ``ringctl`` subprocess."""
-
-    code: int
-    stdout: str
-    stderr: str
-    seconds: float
-
-
-def ringctl(*args: str, timeout: float = 30) -> Run:
-    """Run the CLI; return its exit code, output and wall-clock time."""
-    start = time.monotonic()
-    done = subprocess.run([*RINGCTL, *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout)
-    return Run(done.returncode, done.stdout, done.stderr, time.monotonic() - start)
-
-
 def assert_plan_refused(run: Run, path: str | Path, expected: str) -> None:
     """Exit 1, no traceback, every stderr line ``PATH: ...``, the expected problem, within the deadline."""
-    assert run.code == 1, run
+    assert run.returncode == 1, run
     assert "Traceback" not in run.stdout + run.stderr, run.stderr
     lines = run.stderr.splitlines()
     assert lines, run
@@ -333,7 +312,7 @@ def test_invalid_image_tags_are_not_versions(version: str) -> None:
 @pytest.mark.parametrize("version", ["", "   ", "1.0 beta", "1.0\n", "-x"])
 def test_release_start_refuses_a_version_that_is_not_an_image_tag(version: str) -> None:
     run = ringctl("release", "start", "--service", "checkout", "--version", version, "--plan", str(MINIMAL), *NOWHERE)
-    assert run.code == 2, run
+    assert run.returncode == 2, run
     assert "Invalid value for --version" in run.stderr and "Traceback" not in run.stderr
 
 
@@ -348,7 +327,7 @@ def test_release_start_refuses_a_version_that_is_not_an_image_tag(version: str) 
 )
 def test_blank_reason_is_a_usage_error(args: tuple[str, ...]) -> None:
     run = ringctl(*args, *NOWHERE)
-    assert run.code == 2, run
+    assert run.returncode == 2, run
     assert "Invalid value for '--reason': must not be empty" in run.stderr and "Traceback" not in run.stderr
 
 
@@ -357,12 +336,12 @@ def test_blank_reason_is_a_usage_error(args: tuple[str, ...]) -> None:
 def test_approve_with_an_override_needs_a_reason(override: str, reason: str | None) -> None:
     extra = () if reason is None else ("--reason", reason)
     run = ringctl("approve", "checkout@1.0.0", "--ring", "japan", override, *extra, *NOWHERE)
-    assert run.code == 2, run
+    assert run.returncode == 2, run
     assert f"Invalid value for --reason: must say why, with {override}" in run.stderr
 
 
 @pytest.mark.parametrize("actor", ["", "  "])
 def test_empty_actor_is_a_usage_error(actor: str) -> None:
     run = ringctl("status", "checkout@1.0.0", "--as", actor, *NOWHERE)
-    assert run.code == 2, run
+    assert run.returncode == 2, run
     assert "Invalid value for --as: must not be empty" in run.stderr

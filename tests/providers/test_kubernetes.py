@@ -1,21 +1,16 @@
 """KubernetesDeployTarget against a real control plane (``scripts/testenv``: etcd, kube-apiserver,
 kube-controller-manager, kube-scheduler and KWOK fake nodes), and RingRelease on top of it.
 
-The module starts its own cluster (in a private workdir unless ``RINGCTL_TESTENV_WORKDIR`` is set)
-and stops it at the end. Each test creates Deployments of its own name with the admin context.
+The control plane is the session's (``kube``, :mod:`tests.support.kube_cluster`). Each test
+creates Deployments of its own name with the admin context.
 """
 
 from __future__ import annotations
 
-import fcntl
 import json
-import os
-import subprocess
-import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -47,11 +42,10 @@ from ringctl.providers.models import DeployInput, RolloutState, RolloutStatus, T
 from ringctl.providers.sandbox import ANY_VERSION, SandboxMetricsSource, SandboxWorld
 from ringctl.worker import build_worker
 from ringctl.workflows.models import RegionState, ReleaseState, ReleaseStatus, RingState
-from tests.support import kube_testenv
-from tests.support.components import require
+from tests.support.kube_cluster import REGIONS
 from tests.support.plans import SERVICE, make_plan, region, ring
+from tests.support.polling import wait_until
 
-REGIONS = ["staging-1", "canary-1", "us-east-1", "eu-west-1"]
 OLD = "registry.example.com/checkout:1.0.0"
 NEW = "registry.example.com/checkout:2.0.0"
 RELEASE = "checkout@2.0.0"
@@ -60,69 +54,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 T = TypeVar("T")
 
 
-# -- the control plane ---------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def kube(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    """A real control plane with one context (and namespace) per region; stopped afterwards."""
-    saved = os.environ.get("RINGCTL_TESTENV_WORKDIR")
-    if saved is None:  # a private cluster: parallel sessions must not recreate each other's
-        os.environ["RINGCTL_TESTENV_WORKDIR"] = str(tmp_path_factory.mktemp("kube-testenv"))
-    try:
-        build = subprocess.run(
-            [sys.executable, str(kube_testenv.SCRIPT), "build"],
-            check=False,
-            capture_output=True,
-            text=True,
-            timeout=float(os.environ.get("RINGCTL_TESTENV_BUILD_TIMEOUT", "3600")),
-        )
-        if build.returncode != 0:
-            tail = "\n".join(build.stderr.splitlines()[-20:])
-            require(False, f"the Kubernetes test control plane cannot be built (scripts/testenv build):\n{tail}")
-        info = start_with_retries()
-        try:
-            yield info
-        finally:
-            kube_testenv.stop_testenv()
-    finally:
-        if saved is None:
-            os.environ.pop("RINGCTL_TESTENV_WORKDIR", None)
-
-
-@contextmanager
-def start_lock() -> Iterator[None]:
-    """Hold a machine-wide lock while a cluster is created (see :func:`start_with_retries`)."""
-    cache = Path(os.environ.get("RINGCTL_TESTENV_CACHE", Path.home() / ".cache" / "ringctl-testenv"))
-    cache.mkdir(parents=True, exist_ok=True)
-    with open(cache / "start.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-
-
-def start_with_retries(attempts: int = 3) -> dict[str, Any]:
-    """Start the cluster; retry (with a fresh cluster) when a start fails.
-
-    kwokctl picks its component ports by probing downwards from 32766, so two clusters created at
-    the same moment can pick the same ports: one never gets Ready nodes, or its API server silently
-    uses the other cluster's etcd. Starts of parallel test sessions are therefore serialized by
-    :func:`start_lock`; a failed start is retried with a fresh cluster.
-    """
-    errors: list[str] = []
-    for _ in range(attempts):
-        try:
-            with start_lock():
-                return kube_testenv.start_testenv(REGIONS)
-        except RuntimeError as exc:
-            errors.append(str(exc))
-            try:
-                kube_testenv.stop_testenv()
-            except RuntimeError as stop_error:
-                errors.append(f"stop: {stop_error}")
-    pytest.fail("the Kubernetes test control plane did not start:\n" + "\n---\n".join(errors))
+# -- the control plane (the session's ``kube`` fixture, tests/support/kube_cluster.py) --------------
 
 
 @pytest.fixture(scope="module")
@@ -199,14 +131,6 @@ def retrying(call: Callable[[], T], attempts: int = 20) -> T:
         except TransientError:
             time.sleep(0.3)
     return call()
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
-        time.sleep(0.2)
 
 
 def wait_rollout(

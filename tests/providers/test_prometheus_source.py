@@ -1,9 +1,10 @@
 """PrometheusSource against a real Prometheus scraping the traffic simulator, plus parsing edge cases.
 
-The integration tests share one simulator and one Prometheus (1 s scrapes) per
-module and use 5-10 s windows; every series the tests need is created before
-Prometheus starts, so data is there after a couple of scrapes. Without a
-``prometheus`` binary they skip, except in CI (``CI=true``) where they fail.
+The integration tests use the session's simulator and Prometheus (1 s scrapes,
+``metrics_bed``) with a service of their own and 5-10 s windows; every series
+they need is created when the module starts, and ``source`` waits until its
+data is there. Without a ``prometheus`` binary they skip, except in CI
+(``CI=true``) where they fail.
 The unit tests at the end use ``httpx.MockTransport``.
 """
 
@@ -12,9 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-import os
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any, TypeVar
 
 import httpx
@@ -27,7 +26,9 @@ from ringctl.core.query import render_query
 from ringctl.providers.factory import make_providers
 from ringctl.providers.models import Measurement
 from ringctl.providers.prometheus import PrometheusSource
-from tests.support.prometheus_server import PrometheusServer, find_prometheus, prometheus_version
+from tests.support.metrics_bed import MetricsBed
+from tests.support.polling import eventually
+from tests.support.prometheus_server import PrometheusServer
 from tests.support.traffic import TrafficSimulator
 
 T = TypeVar("T")
@@ -46,7 +47,7 @@ LATENCY_QUERY = (
 )
 LATENCY_SAMPLES = 'sum(increase(http_request_duration_seconds_count{service="{service}",region="{region}",version="{version}"}[{window}]))'
 
-SERVICE = "checkout"
+SERVICE = "prometheus-source"  # its own: the session's other tests never read its series
 REGION = Region(name="us-west-2", country="US", kube_context="test-us-west-2")
 RPS = 50.0
 MIN_SAMPLES = 100.0
@@ -83,47 +84,23 @@ def variables(version: str, window: str = "10s") -> dict[str, str]:
     return {"service": SERVICE, "region": REGION.name, "version": version, "previous_version": "", "window": window}
 
 
-async def eventually(probe: Callable[[], Awaitable[T]], done: Callable[[T], bool], timeout: float = 20.0) -> T:
-    """Call ``probe`` every 0.5 s until ``done`` accepts its result or ``timeout`` passes; the last result."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = await probe()
-        if done(result) or time.monotonic() > deadline:
-            return result
-        await asyncio.sleep(0.5)
-
-
 # -- fixtures ----------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
-def prometheus_binary() -> str:
-    """The prometheus binary; skip without it, but fail in CI."""
-    binary = find_prometheus()
-    if binary is None:
-        message = "prometheus binary not found (apt-get install prometheus, or set PROMETHEUS_BINARY)"
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return binary
+def traffic(metrics_bed: MetricsBed) -> TrafficSimulator:
+    """The session's simulator, serving every series of this module's service."""
+    sim = metrics_bed.traffic
+    for version in (HEALTHY, DEGRADING, STOPPING):
+        sim.set(SERVICE, REGION.name, version, rps=RPS, error_ratio=0.0, latency=0.05)
+    sim.set(SERVICE, REGION.name, SLOW, rps=RPS, error_ratio=0.0, latency=0.8)
+    return sim
 
 
 @pytest.fixture(scope="module")
-def traffic() -> Iterator[TrafficSimulator]:
-    """The simulator, with every series the tests use already serving."""
-    with TrafficSimulator() as sim:
-        for version in (HEALTHY, DEGRADING, STOPPING):
-            sim.set(SERVICE, REGION.name, version, rps=RPS, error_ratio=0.0, latency=0.05)
-        sim.set(SERVICE, REGION.name, SLOW, rps=RPS, error_ratio=0.0, latency=0.8)
-        yield sim
-
-
-@pytest.fixture(scope="module")
-def prometheus(prometheus_binary: str, traffic: TrafficSimulator) -> Iterator[PrometheusServer]:
-    """A real Prometheus scraping the simulator every second."""
-    with PrometheusServer([traffic.target], binary=prometheus_binary) as server:
-        print(f"\n{prometheus_version(prometheus_binary)}; up in {server.startup_seconds:.1f}s")
-        yield server
+def prometheus(metrics_bed: MetricsBed, traffic: TrafficSimulator) -> PrometheusServer:
+    """The session's real Prometheus, scraping the simulator every second."""
+    return metrics_bed.prometheus
 
 
 @pytest.fixture(scope="module")

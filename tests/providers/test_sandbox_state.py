@@ -7,17 +7,15 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import pytest
 import structlog
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from ringctl.client.releases import start_release
@@ -34,8 +32,9 @@ from ringctl.providers.sandbox import (
     write_scenario,
 )
 from ringctl.workflows.models import RegionState, ReleaseState, ReleaseStatus
-from ringctl.workflows.ring_release import RingRelease
+from tests.support.cli_runs import RINGCTL
 from tests.support.plans import SERVICE, make_plan, region, ring
+from tests.support.release_waits import wait_for
 
 INITIAL = "sandbox/app:0"
 
@@ -251,14 +250,10 @@ def test_default_sandbox_state_is_under_the_xdg_state_home(monkeypatch: pytest.M
     assert default_sandbox_state() == Path.home() / ".local" / "state" / "ringctl" / "sandbox"
 
 
-def ringctl_bin() -> str:
-    return str(Path(sys.executable).with_name("ringctl"))
-
-
 def test_worker_refuses_a_missing_kubeconfig() -> None:
     started = time.monotonic()
     done = subprocess.run(
-        [ringctl_bin(), "worker", "--kubeconfig", "/nonexistent", "--address", "127.0.0.1:1"],
+        [RINGCTL, "worker", "--kubeconfig", "/nonexistent", "--address", "127.0.0.1:1"],
         capture_output=True,
         text=True,
         timeout=60,
@@ -272,7 +267,7 @@ def test_worker_refuses_a_missing_kubeconfig() -> None:
 
 def test_worker_refuses_a_kubeconfig_directory(tmp_path: Path) -> None:
     done = subprocess.run(
-        [ringctl_bin(), "worker", "--kubeconfig", str(tmp_path), "--address", "127.0.0.1:1"],
+        [RINGCTL, "worker", "--kubeconfig", str(tmp_path), "--address", "127.0.0.1:1"],
         capture_output=True,
         text=True,
         timeout=60,
@@ -292,7 +287,7 @@ def worker_process(env: WorkflowEnvironment, task_queue: str, state: Path) -> It
         "TEMPORAL_NAMESPACE": env.client.namespace,
         "RINGCTL_SANDBOX_STATE": str(state),
     }
-    command = [ringctl_bin(), "worker", "--deploy-target", "sandbox", "--metrics-source", "sandbox"]
+    command = [RINGCTL, "worker", "--deploy-target", "sandbox", "--metrics-source", "sandbox"]
     process = subprocess.Popen(
         [*command, "--task-queue", task_queue], env=environ, stderr=subprocess.PIPE, text=True, start_new_session=True
     )
@@ -306,18 +301,6 @@ def worker_process(env: WorkflowEnvironment, task_queue: str, state: Path) -> It
         if process.poll() is None:
             os.kill(process.pid, signal.SIGKILL)
         process.wait(timeout=30)
-
-
-async def wait_status(
-    handle: WorkflowHandle[Any, Any], predicate: Callable[[ReleaseStatus], bool], timeout: float = 60
-) -> ReleaseStatus:
-    deadline = time.monotonic() + timeout
-    while True:
-        status: ReleaseStatus = await handle.query(RingRelease.status)
-        if predicate(status):
-            return status
-        assert time.monotonic() < deadline, f"timed out in {status.state}"
-        await asyncio.sleep(0.2)
 
 
 async def test_a_killed_worker_process_is_replaced_and_the_rollback_restores_every_region(
@@ -338,7 +321,7 @@ async def test_a_killed_worker_process_is_replaced_and_the_rollback_restores_eve
         def canary_healthy(status: ReleaseStatus) -> bool:
             return status.rings[1].regions[0].state is RegionState.HEALTHY
 
-        await wait_status(handle, canary_healthy)
+        await wait_for(handle, canary_healthy)
     with worker_process(env, task_queue, state):
         final: ReleaseStatus = await asyncio.wait_for(handle.result(), timeout=120)
     assert final.state is ReleaseState.ROLLED_BACK, final.reason

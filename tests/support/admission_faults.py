@@ -44,7 +44,7 @@ from kubernetes.client import AdmissionregistrationV1Api
 from kubernetes.client.exceptions import ApiException
 
 from tests.support.fleet import WORKER_ACCOUNT, Fleet
-from tests.support.processes import wait_until
+from tests.support.polling import wait_until
 
 NAME = "ringctl-test-faults"
 #: The code every dry-run request is refused with: proof that the API server calls the webhook.

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import signal
 import subprocess
 import time
@@ -40,7 +39,9 @@ from ringctl.core.binaries import find_binary
 from ringctl.core.constants import workflow_id_for
 from ringctl.core.planfile import load_plan
 from ringctl.providers.sandbox import SandboxWorld, Scenario, write_scenario
-from tests.support.processes import RINGCTL, SHIPPED_PLAN, Operator, TemporalServer, Worker, ring_of, wait_until
+from tests.support.cli_runs import Run, at_once
+from tests.support.polling import wait_until
+from tests.support.processes import SHIPPED_PLAN, Operator, TemporalServer, Worker, ring_of
 
 SERVICE = "checkout"
 VERSION = "7.0.0"
@@ -334,7 +335,7 @@ class Drill:
         self.stack.workers[-1].kill()
         return time.time()
 
-    def command(self, *args: str, actor: str, within: float = 60) -> subprocess.CompletedProcess[str]:
+    def command(self, *args: str, actor: str, within: float = 60) -> Run:
         """``ringctl ARGS`` as ``actor``, again while it answers "not applied" (safe to retry).
 
         That is exit 4, and also exit 1 when the workflow refused the command as expired (it reached a
@@ -352,7 +353,7 @@ class Drill:
             self.notes.append(f"{args[0]} not applied before a worker took it: {', '.join(answers)}")
         return done
 
-    def expect_ok(self, done: subprocess.CompletedProcess[str], what: str) -> None:
+    def expect_ok(self, done: Run, what: str) -> None:
         """Record a problem unless the command succeeded."""
         if done.returncode != 0:
             self.problems.append(f"{what}: exit {done.returncode}: {done.stderr.strip()}")
@@ -706,33 +707,14 @@ def server_killed_mid_bake(drill: Drill) -> None:
 # -- races: two ringctl processes started at the same instant ------------------------------
 
 
-def _at_once(stack: FaultStack, *commands: tuple[tuple[str, ...], str]) -> list[subprocess.CompletedProcess[str]]:
-    """Run ``ringctl ARGS`` as each (args, actor) at the same instant; their completed processes, in order."""
-    running = [
-        subprocess.Popen(
-            [RINGCTL, *args],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env={**os.environ, "TEMPORAL_ADDRESS": stack.server.address, "RINGCTL_ACTOR": actor},
-        )
-        for args, actor in commands
-    ]
-    results = []
-    for (args, _), process in zip(commands, running, strict=True):
-        out, err = process.communicate(timeout=60)
-        results.append(subprocess.CompletedProcess(list(args), process.returncode, out, err))
-    return results
-
-
 @scenario("race-start", "race: two `release start` of one service at once")
 def race_two_starts(drill: Drill) -> None:
     """Two pipelines start checkout 7.0.0 and 7.0.1 at once: one wins, the other is refused naming it."""
     write_scenario(drill.stack.state_dir, Scenario())
     drill.stack.worker()
     versions = (VERSION, "7.0.1")
-    starts = _at_once(
-        drill.stack,
+    starts = at_once(
+        drill.stack.server.address,
         *(
             (
                 ("release", "start", "--service", SERVICE, "--version", v, "--task-queue", drill.stack.task_queue)
@@ -762,8 +744,8 @@ def race_rollback_and_approve(drill: Drill) -> None:
     release = drill.start(Scenario())
     drill.to_japan()
     drill.expect_ok(drill.command("approve", release, "--ring", "japan", actor="alice"), "approve as alice")
-    approve, rollback = _at_once(
-        drill.stack,
+    approve, rollback = at_once(
+        drill.stack.server.address,
         (("approve", release, "--ring", "japan", "--comment", "go"), "bob"),
         (("rollback", release, "--reason", "fault drill: bad release"), "oncall"),
     )
@@ -786,8 +768,8 @@ def race_two_rollbacks(drill: Drill) -> None:
     drill.expected = CANARY_ROLLED_BACK
     release = drill.start(Scenario())
     drill.wait(lambda s: s["current_ring"] == "canary" and s["state"] == "baking", "canary to bake")
-    results = _at_once(
-        drill.stack,
+    results = at_once(
+        drill.stack.server.address,
         (("rollback", release, "--reason", "fault drill: on-call"), "oncall"),
         (("rollback", release, "--reason", "fault drill: alice"), "alice"),
     )
@@ -812,8 +794,8 @@ def race_two_approvers(drill: Drill) -> None:
     drill.expected = COMPLETED
     release = drill.start(Scenario())
     drill.to_japan()
-    results = _at_once(
-        drill.stack,
+    results = at_once(
+        drill.stack.server.address,
         (("approve", release, "--ring", "japan", "--comment", "go"), "alice"),
         (("approve", release, "--ring", "japan", "--comment", "go"), "bob"),
     )

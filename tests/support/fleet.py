@@ -37,7 +37,8 @@ from ringctl.core.planfile import load_plan
 from ringctl.providers.kubernetes import ANNOTATION_REVISION, rollout_status_of
 from ringctl.providers.models import RolloutState
 from tests.support.kube_testenv import SCRIPT
-from tests.support.processes import SHIPPED_PLAN, wait_until
+from tests.support.polling import wait_until
+from tests.support.processes import SHIPPED_PLAN
 
 T = TypeVar("T")
 

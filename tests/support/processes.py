@@ -12,8 +12,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,9 +19,9 @@ from typing import Any
 
 from ringctl.core.binaries import find_binary
 from ringctl.core.constants import SEARCH_ATTRIBUTES
+from tests.support.cli_runs import RINGCTL, Run, ringctl
+from tests.support.polling import wait_until
 
-#: The installed console script, next to this interpreter (the virtualenv's bin/).
-RINGCTL = str(Path(sys.executable).parent / "ringctl")
 #: The plan operators use: the repository's rings.yaml, unmodified.
 SHIPPED_PLAN = str(Path(__file__).resolve().parents[2] / "rings.yaml")
 
@@ -33,18 +31,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def wait_until(check: Callable[[], Any], timeout: float, what: str, every: float = 0.2) -> Any:
-    """Poll ``check`` until it returns something truthy; ``AssertionError`` naming ``what`` after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
-        time.sleep(every)
 
 
 def _stop(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM, grace: float = 10) -> None:
@@ -174,10 +160,9 @@ class Operator:
     address: str
     task_queue: str
 
-    def run(self, *args: str, actor: str = "oncall", timeout: float = 30) -> subprocess.CompletedProcess[str]:
-        """``ringctl ARGS`` as ``actor``; the completed process (exit code, stdout, stderr)."""
-        env = {**os.environ, "TEMPORAL_ADDRESS": self.address, "RINGCTL_ACTOR": actor}
-        return subprocess.run([RINGCTL, *args], capture_output=True, text=True, timeout=timeout, env=env)
+    def run(self, *args: str, actor: str = "oncall", timeout: float = 30) -> Run:
+        """``ringctl ARGS`` as ``actor``: its exit code, stdout and stderr."""
+        return ringctl(*args, env={"TEMPORAL_ADDRESS": self.address, "RINGCTL_ACTOR": actor}, timeout=timeout)
 
     def start(self, service: str, version: str, *args: str, plan: str = SHIPPED_PLAN) -> str:
         """``ringctl release start`` as the pipeline; the release id."""

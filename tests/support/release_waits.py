@@ -12,7 +12,7 @@ from ringctl.workflows.ring_release import RingRelease
 
 
 async def wait_for(
-    handle: WorkflowHandle, predicate: Callable[[ReleaseStatus], bool], timeout: float = 30
+    handle: WorkflowHandle, predicate: Callable[[ReleaseStatus], bool], timeout: float = 60
 ) -> ReleaseStatus:
     """Poll the status query until ``predicate`` holds."""
     deadline = asyncio.get_running_loop().time() + timeout

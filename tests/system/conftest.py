@@ -1,4 +1,4 @@
-"""The system tier: one Temporal dev server process per session, `ringctl worker` processes, the CLI.
+"""The system tier: the session's Temporal dev server process (tests/conftest.py), `ringctl worker` processes, the CLI.
 
 Each test gets its own task queue, its own sandbox state directory and its own
 worker process, so nothing of one test's worker serves another's release;
@@ -23,14 +23,6 @@ from tests.support.stack import Stack
 SERVICES = ("checkout", "payments")
 
 
-@pytest.fixture(scope="session")
-def temporal_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TemporalServer]:
-    """A ``temporal server start-dev`` process shared by the session's system tests."""
-    server = TemporalServer(tmp_path_factory.mktemp("temporal")).start()
-    yield server
-    server.stop()
-
-
 @pytest.fixture
 def stack(temporal_server: TemporalServer, tmp_path: Path) -> Iterator[Stack]:
     """A task queue of this test's own on the session's server; no worker until the test starts one."""
@@ -50,5 +42,4 @@ def stack(temporal_server: TemporalServer, tmp_path: Path) -> Iterator[Stack]:
         )
 
 
-from tests.support.metrics_bed import metrics_bed  # noqa: E402, F401  (the session fixture)
 from tests.system.fleet_fixture import fleet  # noqa: E402, F401  (the session fixture)

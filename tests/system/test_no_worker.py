@@ -13,7 +13,7 @@ import time
 
 from ringctl.core.binaries import find_binary
 from ringctl.core.constants import workflow_id_for
-from tests.support.processes import wait_until
+from tests.support.polling import wait_until
 from tests.support.stack import Stack
 
 #: Exit code for "Temporal or a worker did not take the command in time; nothing was applied".

@@ -26,10 +26,12 @@ from typing import Any
 
 import pytest
 
+from tests.support.cli_runs import RINGCTL
 from tests.support.fleet import BASE_VERSION, Fleet
 from tests.support.fleet_checks import assert_rolled_back, assert_untouched
 from tests.support.metrics_bed import MetricsBed, SlowProxy
-from tests.support.processes import RINGCTL, Worker, ring_of, wait_until
+from tests.support.polling import wait_until
+from tests.support.processes import Worker, ring_of
 from tests.support.stack import Stack
 
 SPEED = "10000"

@@ -7,24 +7,8 @@ not the release's), although an aborted release can be rolled back.
 
 from __future__ import annotations
 
-import os
-import subprocess
-
-from tests.support.processes import RINGCTL
+from tests.support.cli_runs import at_once
 from tests.support.stack import Stack
-
-
-def _at_once(stack: Stack, *commands: list[str]) -> list[subprocess.CompletedProcess[str]]:
-    env = {**os.environ, "TEMPORAL_ADDRESS": stack.server.address, "RINGCTL_ACTOR": "oncall"}
-    running = [
-        subprocess.Popen([RINGCTL, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-        for args in commands
-    ]
-    results = []
-    for args, process in zip(commands, running, strict=True):
-        out, err = process.communicate(timeout=30)
-        results.append(subprocess.CompletedProcess(args, process.returncode, out, err))
-    return results
 
 
 def test_rollback_racing_abort_always_rolls_back(stack: Stack) -> None:
@@ -32,10 +16,10 @@ def test_rollback_racing_abort_always_rolls_back(stack: Stack) -> None:
     for attempt in range(3):
         release = stack.cli.start("checkout", f"5.0.{attempt}", "--speed", "10000")
         stack.cli.wait_state(release, "baking", timeout=30)
-        abort, rollback = _at_once(
-            stack,
-            ["abort", release, "--reason", "stop it"],
-            ["rollback", release, "--reason", "undo it"],
+        abort, rollback = at_once(
+            stack.server.address,
+            (("abort", release, "--reason", "stop it"), "oncall"),
+            (("rollback", release, "--reason", "undo it"), "oncall"),
         )
         assert rollback.returncode == 0, rollback.stderr
         assert "rollback started" in rollback.stdout

@@ -1,7 +1,8 @@
 """SLO gates end to end: the RingRelease workflow on the real dev server, reading a real Prometheus.
 
-One traffic simulator and one Prometheus (1 s scrapes) per module; every
-series the tests need exists before Prometheus starts. Each test releases its
+The session's traffic simulator and Prometheus (1 s scrapes, ``metrics_bed``);
+every series the tests need is created when the module starts, and
+``prometheus_ready`` waits until Prometheus has it. Each test releases its
 own service (so workflow ids never collide) with SLOs on 3-8 s windows and 1 s
 evaluation intervals; regions are the sandbox's, metrics are real. Without a
 ``prometheus`` binary the tests skip locally and fail in CI.
@@ -11,9 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import subprocess
-import sys
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
@@ -34,8 +33,10 @@ from ringctl.providers.sandbox import SandboxDeployTarget, SandboxWorld
 from ringctl.worker import build_worker
 from ringctl.workflows.models import ApproveRequest, ReleaseState, ReleaseStatus, RingState, RollbackRequest
 from ringctl.workflows.ring_release import RingRelease
-from tests.support.components import require
-from tests.support.prometheus_server import PrometheusServer, find_prometheus, free_port
+from tests.support.cli_runs import ringctl
+from tests.support.metrics_bed import MetricsBed
+from tests.support.prometheus_server import PrometheusServer, free_port
+from tests.support.release_waits import wait_for
 from tests.support.slo_plans import slo_plan, slos, stage
 from tests.support.traffic import TrafficSimulator
 
@@ -59,26 +60,23 @@ NO_TRAFFIC = {"svc-quiet": "us-east-1"}
 
 
 @pytest.fixture(scope="module")
-def traffic() -> Iterator[TrafficSimulator]:
-    """The simulator serving every series of the module's tests."""
-    with TrafficSimulator() as sim:
-        for service, bad in SCENARIOS.items():
-            for region in ALL_REGIONS:
-                error_ratio, latency = bad.get(region, (0.0, 0.05))
-                sim.set(service, region, NEW, rps=RPS, error_ratio=error_ratio, latency=latency)
-        sim.set("svc-quiet", "staging-1", NEW, rps=RPS)
-        # svc-budget's previous version has burnt its budget in budget-1: half its requests fail.
-        sim.set("svc-budget", "budget-1", "1.0.0", rps=RPS, error_ratio=0.5)
-        yield sim
+def traffic(metrics_bed: MetricsBed) -> TrafficSimulator:
+    """The session's simulator, serving every series of the module's tests."""
+    sim = metrics_bed.traffic
+    for service, bad in SCENARIOS.items():
+        for region in ALL_REGIONS:
+            error_ratio, latency = bad.get(region, (0.0, 0.05))
+            sim.set(service, region, NEW, rps=RPS, error_ratio=error_ratio, latency=latency)
+    sim.set("svc-quiet", "staging-1", NEW, rps=RPS)
+    # svc-budget's previous version has burnt its budget in budget-1: half its requests fail.
+    sim.set("svc-budget", "budget-1", "1.0.0", rps=RPS, error_ratio=0.5)
+    return sim
 
 
 @pytest.fixture(scope="module")
-def prometheus(traffic: TrafficSimulator) -> Iterator[PrometheusServer]:
-    """A real Prometheus (Debian's package) scraping the simulator every second."""
-    binary = find_prometheus()
-    require(binary is not None, "prometheus binary not found (apt-get install prometheus, or set PROMETHEUS_BINARY)")
-    with PrometheusServer([traffic.target], binary=binary) as server:
-        yield server
+def prometheus(metrics_bed: MetricsBed, traffic: TrafficSimulator) -> PrometheusServer:
+    """The session's real Prometheus (Debian's package), scraping the simulator every second."""
+    return metrics_bed.prometheus
 
 
 @pytest.fixture(scope="module")
@@ -111,20 +109,6 @@ async def prometheus_worker(client: Client, task_queue: str, world: SandboxWorld
         )
         async with worker:
             yield worker
-
-
-async def wait_for(
-    handle: WorkflowHandle[Any, Any], predicate: Callable[[ReleaseStatus], bool], timeout: float = 60
-) -> ReleaseStatus:
-    """Poll the status query until ``predicate`` holds."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        status: ReleaseStatus = await handle.query(RingRelease.status)
-        if predicate(status):
-            return status
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out; last status: {status.state} {status.reason}")
-        await asyncio.sleep(0.2)
 
 
 async def release(client: Client, task_queue: str, plan: Plan) -> WorkflowHandle[Any, Any]:
@@ -349,12 +333,6 @@ async def test_exhausted_error_budget_blocks_the_ring_until_overridden(
 
 
 # -- validate --check-queries ------------------------------------------------------------
-
-
-def ringctl(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "ringctl", *args], cwd=ROOT, capture_output=True, text=True, timeout=60
-    )
 
 
 def test_check_queries_reports_invalid_promql_per_gate(prometheus_ready: str, tmp_path: Path) -> None:

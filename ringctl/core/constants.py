@@ -28,6 +28,15 @@ COMMAND_EXPIRED = "CommandExpired"
 PATCH_PUBLISH_ON_CHANGE = "publish-search-attributes-on-change"
 #: An accepted rollback or abort shows at once and waits for deploys in flight (issue 8).
 PATCH_INTERRUPTS_WIN = "interrupts-win"
+#: A long bake or budget hold continues the release as a new run: no run's history grows without end (issue 11).
+PATCH_BOUNDED_HISTORY = "bounded-history"
+
+#: A release continues as a new run once its history passes this many events (or the server suggests it) ...
+HISTORY_EVENTS = 5_000
+#: The lowest limit ``release start --history-limit`` takes: a run must hold a ring's deploy and rollback.
+MIN_HISTORY_EVENTS = 200
+#: ... or this many bytes: well under Temporal's warnings (10,240 events, 10 MB) and limits (51,200, 50 MB).
+HISTORY_BYTES = 4 * 1024 * 1024
 
 
 def workflow_id_for(service: str) -> str:

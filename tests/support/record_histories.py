@@ -13,10 +13,11 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowHandle, WorkflowHistory
 
 from ringctl.client.devserver import start_dev_server
 from ringctl.client.releases import start_release
+from ringctl.core.constants import MIN_HISTORY_EVENTS
 from ringctl.providers.sandbox import ANY_VERSION, SandboxWorld, Scenario
 from ringctl.workflows.models import (
     AbortRequest,
@@ -130,6 +131,35 @@ async def _rollback_racing_abort(client: Client, queue: str) -> WorkflowHandle: 
     return handle
 
 
+async def _continued_bake(client: Client, queue: str) -> WorkflowHandle:  # type: ignore[type-arg]
+    plan = make_plan(rings=[ring("canary", region("canary-1"), region("canary-2"), bake="40s")])
+    handle = await start_release(
+        client,
+        plan,
+        service=SERVICE,
+        version="1.0.7",
+        started_by="ci",
+        task_queue=queue,
+        history_limit=MIN_HISTORY_EVENTS,
+    )
+    await _until(handle, lambda s: s.rings[1].state is RingState.BAKING)
+    await handle.execute_update(RingRelease.pause, PauseRequest(by="oncall"))
+    await asyncio.sleep(3)
+    await handle.execute_update(RingRelease.resume, ResumeRequest(by="oncall"))
+    return handle
+
+
+async def _runs(client: Client, handle: WorkflowHandle) -> list[WorkflowHistory]:  # type: ignore[type-arg]
+    """Every run of the release, first to last (following continue-as-new)."""
+    histories, run_id = [], handle.first_execution_run_id
+    while run_id:
+        history = await client.get_workflow_handle(handle.id, run_id=run_id).fetch_history()
+        histories.append(history)
+        attributes = history.events[-1].workflow_execution_continued_as_new_event_attributes
+        run_id = attributes.new_execution_run_id
+    return histories
+
+
 _RECEIVER = WebhookReceiver()
 
 
@@ -150,10 +180,12 @@ async def main() -> None:
             "rollback_racing_abort": (_rollback_racing_abort, Scenario(delays={"gates": 1})),
             # Recorded after the override update replaced approve's override flags; undo records name previous_version.
             "override_update": (_override_update, Scenario()),
+            # Recorded after PATCH_BOUNDED_HISTORY: a bake continued as new runs (its first and its last run).
+            "continued_bake": (_continued_bake, Scenario()),
         }
         _RECEIVER.start()
         for name, (scenario, script) in scenarios.items():
-            if (HISTORIES / f"{name}.json").exists():
+            if (HISTORIES / f"{name}.json").exists() or (HISTORIES / f"{name}_first_run.json").exists():
                 continue
             world = SandboxWorld(script)
             queue = f"record-{uuid.uuid4()}"
@@ -162,9 +194,11 @@ async def main() -> None:
                 if name == "halt_resume":
                     world.scenario.bad_gates.clear()
                 await handle.result()
-            history = await handle.fetch_history()
-            (HISTORIES / f"{name}.json").write_text(history.to_json(), encoding="utf-8")
-            print(f"recorded {name}: {len(history.events)} events")
+            runs = await _runs(env.client, handle)
+            named = {name: runs[0]} if len(runs) == 1 else {f"{name}_first_run": runs[0], f"{name}_last_run": runs[-1]}
+            for file, history in named.items():
+                (HISTORIES / f"{file}.json").write_text(history.to_json(), encoding="utf-8")
+                print(f"recorded {file}: {len(history.events)} events")
         _RECEIVER.close()
 
 

@@ -11,7 +11,6 @@ import json
 import time
 import uuid
 from collections.abc import Callable
-from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -39,12 +38,12 @@ from ringctl.providers.kubernetes import (
     _translated,
 )
 from ringctl.providers.models import DeployInput, RolloutState, RolloutStatus, Target, UndoRecord
-from ringctl.providers.sandbox import ANY_VERSION, SandboxMetricsSource, SandboxWorld
-from ringctl.worker import build_worker
+from ringctl.providers.sandbox import ANY_VERSION, SandboxWorld
 from ringctl.workflows.models import RegionState, ReleaseState, ReleaseStatus, RingState
 from tests.support.kube_cluster import REGIONS
 from tests.support.plans import SERVICE, make_plan, region, ring
 from tests.support.polling import wait_until
+from tests.support.workers import sandbox_worker
 
 OLD = "registry.example.com/checkout:1.0.0"
 NEW = "registry.example.com/checkout:2.0.0"
@@ -573,14 +572,7 @@ async def release_on_kubernetes(
     client: Client, task_queue: str, world: SandboxWorld, kubeconfig: str, name: str
 ) -> ReleaseStatus:
     """Run a release of ``name`` to its end with the Kubernetes provider and sandbox metrics."""
-    worker = build_worker(
-        client,
-        KubernetesDeployTarget(kubeconfig),
-        SandboxMetricsSource(world),
-        task_queue=task_queue,
-        poll_interval=timedelta(milliseconds=200),
-    )
-    async with worker:
+    async with sandbox_worker(client, task_queue, world, KubernetesDeployTarget(kubeconfig)):
         handle = await start_release(
             client, kube_plan(name), service=SERVICE, version="2.0.0", started_by="ci-pipeline", task_queue=task_queue
         )

@@ -18,7 +18,7 @@ from temporalio.exceptions import ActivityError
 with workflow.unsafe.imports_passed_through():
     from ringctl.activities.gates import GateActivities
     from ringctl.activities.models import EvaluateGatesInput, GateDecision, GateEvaluation, GateResult
-    from ringctl.core.constants import SYSTEM_ACTOR
+    from ringctl.core.constants import PATCH_BAKE_BY_CLOCK, SYSTEM_ACTOR
     from ringctl.core.notifications import NotificationEvent
     from ringctl.core.plan import Gate, Ring
     from ringctl.core.versions import image_tag
@@ -82,7 +82,9 @@ async def bake(release: Release, index: int, ring: Ring, resume: Continued | Non
 
     Time spent paused or holding on missing data does not count toward the
     bake, and the bake ends only after the gates' ``consecutive_healthy``
-    passing evaluations in a row (a hold resets the count). A long bake
+    passing evaluations in a row (a hold resets the count). The bake counts
+    the clock's time, its evaluations' included, so it lasts what the plan
+    says (it counted one interval per evaluation before). A long bake
     continues the release as a new run between two evaluations, which picks up
     the bake where it was (``resume``).
     """
@@ -94,19 +96,23 @@ async def bake(release: Release, index: int, ring: Ring, resume: Continued | Non
     required = max((gate.consecutive_healthy for gate in gates), default=0)
     streak = resume.streak if resume is not None else 0
     holding = resume.holding if resume is not None else False
+    by_clock = workflow.patched(PATCH_BAKE_BY_CLOCK)
     while remaining > timedelta(0) or streak < required or release.paused:
         if release.paused and not gates:
             await release.checkpoint()
             continue
         counted = not release.paused and not holding and remaining > timedelta(0)
         step = min(interval, remaining) if counted else interval
+        began = workflow.now()
         if step > timedelta(0):
             await workflow.sleep(step)
-        if counted:
+        if counted and not by_clock:
             remaining = max(remaining - step, timedelta(0))
+        evaluation = await evaluate(release, index, ring, gates) if gates else None
+        if counted and by_clock:  # the clock's time, the evaluation's included: the bake does not drift
+            remaining = max(remaining - (workflow.now() - began), timedelta(0))
         if not gates:
             continue
-        evaluation = await evaluate(release, index, ring, gates)
         verdict = evaluation.decision if evaluation is not None else GateDecision.HOLD
         if evaluation is not None and verdict is GateDecision.FAIL:
             detail = _summary(r for r in evaluation.results if r.decision is GateDecision.FAIL)

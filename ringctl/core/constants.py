@@ -30,6 +30,8 @@ PATCH_PUBLISH_ON_CHANGE = "publish-search-attributes-on-change"
 PATCH_INTERRUPTS_WIN = "interrupts-win"
 #: A long bake or budget hold continues the release as a new run: no run's history grows without end (issue 11).
 PATCH_BOUNDED_HISTORY = "bounded-history"
+#: A bake counts the clock's time, its evaluations' included, not one interval per evaluation (issue 11).
+PATCH_BAKE_BY_CLOCK = "bake-by-clock"
 
 #: A release continues as a new run once its history passes this many events (or the server suggests it) ...
 HISTORY_EVENTS = 5_000

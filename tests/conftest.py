@@ -23,7 +23,8 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from ringctl.core.binaries import find_binary
-from ringctl.core.constants import SEARCH_ATTRIBUTES, workflow_id_for
+from ringctl.core.constants import workflow_id_for
+from ringctl.core.searchattributes import SEARCH_ATTRIBUTES
 from ringctl.providers.sandbox import SandboxWorld, Scenario
 from tests.support.plans import SERVICE
 from tests.support.processes import TemporalServer

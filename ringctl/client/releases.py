@@ -31,16 +31,10 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from ringctl.client.errors import from_rpc_error, from_update_failed
 from ringctl.client.reachability import failing_workflow_task, why_no_answer
-from ringctl.core.constants import (
-    SA_RING,
-    SA_SERVICE,
-    SA_STATE,
-    SA_VERSION,
-    TASK_QUEUE,
-    workflow_id_for,
-)
+from ringctl.core.constants import TASK_QUEUE, workflow_id_for
 from ringctl.core.errors import ReleaseError, UnavailableError, root_cause
 from ringctl.core.plan import Plan
+from ringctl.core.searchattributes import SA_RING, SA_SERVICE, SA_STATE, SA_VERSION
 from ringctl.core.timescale import scale_plan
 from ringctl.core.versions import check_version
 from ringctl.workflows.models import (

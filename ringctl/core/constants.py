@@ -1,20 +1,13 @@
 """Names shared by the worker, the client, the workflow and the tests."""
 
-from temporalio.common import SearchAttributeKey
-
 #: Task queue the worker polls and releases are started on.
 TASK_QUEUE = "ringctl"
 
 #: Workflow ids are ``ringctl-release-<service>``: one release per service at a time.
 WORKFLOW_ID_PREFIX = "ringctl-release-"
 
-#: Custom search attributes (Keyword) so the Temporal UI can filter releases.
-SA_SERVICE = SearchAttributeKey.for_keyword("RingctlService")
-SA_VERSION = SearchAttributeKey.for_keyword("RingctlVersion")
-SA_RING = SearchAttributeKey.for_keyword("RingctlRing")
-SA_STATE = SearchAttributeKey.for_keyword("RingctlState")
-SEARCH_ATTRIBUTES = (SA_SERVICE, SA_VERSION, SA_RING, SA_STATE)
-
+#: The plan file used when none is given.
+DEFAULT_PLAN = "rings.yaml"
 
 #: The actor of what a release does by itself (deploys, gate results, rollbacks), in its event log.
 SYSTEM_ACTOR = "ringctl"

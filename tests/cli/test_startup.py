@@ -1,0 +1,55 @@
+"""What a ``ringctl`` command imports before it answers: only what that command uses (issue 11).
+
+Each command runs in a fresh interpreter, as the console script runs it, and reports
+the top-level packages it imported.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SHIPPED_PLAN = ROOT / "rings.yaml"
+#: Heavy packages no command that stays local needs: the Temporal SDK, HTTP, cryptography, logging.
+REMOTE_ONLY = {"temporalio", "httpx", "cryptography", "structlog", "google"}
+#: Packages ``--help`` does not need either: plan validation's.
+VALIDATION = {"pydantic", "pydantic_core", "yaml", "holidays"}
+
+_PROBE = """
+import json, sys
+from ringctl.cli import cli
+try:
+    cli.main(sys.argv[1:], standalone_mode=False)
+except SystemExit:
+    pass
+sys.stdout.flush()
+imported = {name.split(".")[0] for name in sys.modules}
+if "structlog" in imported and sys.modules["structlog"].is_configured():
+    imported.add("structlog (configured)")
+sys.stderr.write("\\nIMPORTED " + json.dumps(sorted(imported)) + "\\n")
+"""
+
+
+def imported_by(*args: str) -> set[str]:
+    """The top-level packages imported by ``ringctl ARGS`` in a fresh interpreter."""
+    done = subprocess.run(
+        [sys.executable, "-c", _PROBE, *args], capture_output=True, text=True, timeout=60, cwd=ROOT, check=False
+    )
+    marker = done.stderr.rpartition("\nIMPORTED ")[2]
+    assert marker != done.stderr, done.stderr
+    return set(json.loads(marker))
+
+
+@pytest.mark.parametrize("args", [("--help",), ("validate", "--help"), ("status", "--help"), ("worker", "--help")])
+def test_help_imports_only_click(args: tuple[str, ...]) -> None:
+    assert imported_by(*args) & (REMOTE_ONLY | VALIDATION) == set()
+
+
+def test_a_command_that_runs_providers_configures_structlog() -> None:
+    imported = imported_by("validate", "--check-queries", "--prometheus-url", "http://127.0.0.1:9", str(SHIPPED_PLAN))
+    assert "structlog (configured)" in imported

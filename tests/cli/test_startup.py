@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED_PLAN = ROOT / "rings.yaml"
@@ -28,15 +29,15 @@ try:
 except SystemExit:
     pass
 sys.stdout.flush()
-imported = {name.split(".")[0] for name in sys.modules}
+imported = set(sys.modules)
 if "structlog" in imported and sys.modules["structlog"].is_configured():
     imported.add("structlog (configured)")
 sys.stderr.write("\\nIMPORTED " + json.dumps(sorted(imported)) + "\\n")
 """
 
 
-def imported_by(*args: str) -> set[str]:
-    """The top-level packages imported by ``ringctl ARGS`` in a fresh interpreter."""
+def modules_of(*args: str) -> set[str]:
+    """The modules imported by ``ringctl ARGS`` in a fresh interpreter."""
     done = subprocess.run(
         [sys.executable, "-c", _PROBE, *args], capture_output=True, text=True, timeout=60, cwd=ROOT, check=False
     )
@@ -45,9 +46,29 @@ def imported_by(*args: str) -> set[str]:
     return set(json.loads(marker))
 
 
+def imported_by(*args: str) -> set[str]:
+    """The top-level packages imported by ``ringctl ARGS`` in a fresh interpreter."""
+    return {name.split(".")[0] for name in modules_of(*args)}
+
+
 @pytest.mark.parametrize("args", [("--help",), ("validate", "--help"), ("status", "--help"), ("worker", "--help")])
 def test_help_imports_only_click(args: tuple[str, ...]) -> None:
     assert imported_by(*args) & (REMOTE_ONLY | VALIDATION) == set()
+
+
+def test_validate_imports_no_temporal_http_cryptography_or_logging() -> None:
+    assert imported_by("validate", str(SHIPPED_PLAN)) & REMOTE_ONLY == set()
+
+
+def test_validate_imports_holidays_only_for_a_plan_with_a_holiday_calendar(tmp_path: Path) -> None:
+    data = yaml.safe_load(SHIPPED_PLAN.read_text())
+    for ring in [data["staging"], *data["rings"]]:
+        ring.pop("holidays", None)
+    plan = tmp_path / "rings.yaml"
+    plan.write_text(yaml.safe_dump(data))
+    imported = imported_by("validate", str(plan))
+    assert "pydantic" in imported  # it did validate
+    assert imported & (REMOTE_ONLY | {"holidays"}) == set()
 
 
 def test_a_command_that_runs_providers_configures_structlog() -> None:

@@ -60,6 +60,12 @@ def test_validate_imports_no_temporal_http_cryptography_or_logging() -> None:
     assert imported_by("validate", str(SHIPPED_PLAN)) & REMOTE_ONLY == set()
 
 
+def test_validate_checks_a_holiday_country_without_loading_every_calendar() -> None:
+    modules = modules_of("validate", str(SHIPPED_PLAN))  # japan: holidays: {country: JP, ...}
+    assert "holidays.registry" in modules
+    assert {name for name in modules if name.startswith("holidays.countries")} == set()
+
+
 def test_validate_imports_holidays_only_for_a_plan_with_a_holiday_calendar(tmp_path: Path) -> None:
     data = yaml.safe_load(SHIPPED_PLAN.read_text())
     for ring in [data["staging"], *data["rings"]]:

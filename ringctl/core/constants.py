@@ -9,6 +9,11 @@ WORKFLOW_ID_PREFIX = "ringctl-release-"
 #: The plan file used when none is given.
 DEFAULT_PLAN = "rings.yaml"
 
+#: The release workflow's type and its status query, as ``RingRelease`` declares them: the client reads a
+#: release by these names without importing the workflow's code (its activities, HTTP and logging).
+WORKFLOW_TYPE = "RingRelease"
+STATUS_QUERY = "status"
+
 #: The actor of what a release does by itself (deploys, gate results, rollbacks), in its event log.
 SYSTEM_ACTOR = "ringctl"
 

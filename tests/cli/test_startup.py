@@ -23,11 +23,8 @@ VALIDATION = {"pydantic", "pydantic_core", "yaml", "holidays"}
 
 _PROBE = """
 import json, sys
-from ringctl.cli import cli
-try:
-    cli.main(sys.argv[1:], standalone_mode=False)
-except SystemExit:
-    pass
+from ringctl.cli import _main  # the console script's main() without its os._exit
+_main()
 sys.stdout.flush()
 imported = set(sys.modules)
 if "structlog" in imported and sys.modules["structlog"].is_configured():
@@ -75,6 +72,13 @@ def test_validate_imports_holidays_only_for_a_plan_with_a_holiday_calendar(tmp_p
     imported = imported_by("validate", str(plan))
     assert "pydantic" in imported  # it did validate
     assert imported & (REMOTE_ONLY | {"holidays"}) == set()
+
+
+def test_status_imports_the_client_not_the_workflow_code() -> None:
+    modules = modules_of("status", "checkout@1.1.0", "--address", "127.0.0.1:9")  # nothing listens: exits 4
+    assert "ringctl.client.releases" in modules
+    assert "ringctl.workflows.ring_release" not in modules
+    assert {name.split(".")[0] for name in modules} & {"httpx", "structlog", "cryptography", "holidays"} == set()
 
 
 def test_a_command_that_runs_providers_configures_structlog() -> None:

@@ -17,7 +17,8 @@ from ringctl.activities.gates import GateActivities
 from ringctl.activities.notify import NotifyActivities
 from ringctl.activities.region import RegionActivities
 from ringctl.activities.schedule import check_window
-from ringctl.core.constants import SEARCH_ATTRIBUTES, TASK_QUEUE
+from ringctl.core.constants import TASK_QUEUE
+from ringctl.core.searchattributes import SEARCH_ATTRIBUTES
 from ringctl.providers.interfaces import DeployTarget, MetricsSource
 from ringctl.workflows.ring_release import RingRelease
 

@@ -22,7 +22,7 @@ from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from ringctl.activities.schedule import CheckWindowInput, check_window
-    from ringctl.core.constants import PATCH_INTERRUPTS_WIN, SYSTEM_ACTOR
+    from ringctl.core.constants import PATCH_INTERRUPTS_WIN, STATUS_QUERY, SYSTEM_ACTOR, WORKFLOW_TYPE
     from ringctl.core.notifications import NotificationEvent
     from ringctl.core.plan import OnFailure, Ring
     from ringctl.workflows import commands, gating, regions
@@ -49,7 +49,7 @@ with workflow.unsafe.imports_passed_through():
     from ringctl.workflows.timeouts import WINDOW_CHECK_TIMEOUT
 
 
-@workflow.defn
+@workflow.defn(name=WORKFLOW_TYPE)
 class RingRelease:
     """Release one service version: staging, then each ring in order, gated; roll back or halt on failure."""
 
@@ -121,7 +121,7 @@ class RingRelease:
 
     # -- queries and updates: validators in ``commands``, effects here --------------
 
-    @workflow.query
+    @workflow.query(name=STATUS_QUERY)
     def status(self) -> ReleaseStatus:
         """The release's state, rings, regions, gate results and event log."""
         return self._release.shown_status()

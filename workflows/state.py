@@ -25,12 +25,11 @@ with workflow.unsafe.imports_passed_through():
         PATCH_BOUNDED_HISTORY,
         PATCH_INTERRUPTS_WIN,
         PATCH_PUBLISH_ON_CHANGE,
-        SA_RING,
-        SA_STATE,
     )
     from ringctl.core.errors import root_cause
     from ringctl.core.notifications import NotificationEvent
     from ringctl.core.plan import Region
+    from ringctl.core.searchattributes import SA_RING, SA_STATE
     from ringctl.providers.models import Target
     from ringctl.workflows.commands import Situation
     from ringctl.workflows.models import (

@@ -23,7 +23,7 @@ from ringctl.core.log import configure_logging
 @click.option("--log-level", default="WARNING", show_default=True, help="Log level.")
 def cli(log_json: bool | None, log_level: str) -> None:
     """ringctl: release a service through staging and rings of regions, Japan last, gated by SLOs."""
-    configure_logging(json=log_json, level=log_level)
+    configure_logging(json=log_json, level=log_level, structured=False)  # structlog: options.structured_logging
 
 
 for _command in (

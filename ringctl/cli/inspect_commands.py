@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import TYPE_CHECKING
 
@@ -34,6 +33,8 @@ def status(
         return
 
     async def go() -> None:
+        import asyncio
+
         client = await client_for(connection, actor)
         while True:
             current = await get_status(client, release)

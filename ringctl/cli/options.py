@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Coroutine
 from functools import wraps
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -10,6 +9,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from ringctl.core.identity import ACTOR_ENV, current_actor
+from ringctl.core.log import configure_logging
 from ringctl.core.timescale import MAX_SPEED
 
 if TYPE_CHECKING:
@@ -34,7 +34,19 @@ T = TypeVar("T")
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
     """Run one command's coroutine to its end."""
+    import asyncio
+
     return asyncio.run(coro)
+
+
+def structured_logging() -> None:
+    """Configure structlog as ``ringctl --log-json/--log-level`` say.
+
+    For the commands that run ringctl's worker or providers in this process (they
+    log through structlog); the others leave it unimported.
+    """
+    flags = click.get_current_context().find_root().params
+    configure_logging(json=flags["log_json"], level=flags["log_level"])
 
 
 def connection_options(func: Callable[..., Any]) -> Callable[..., Any]:

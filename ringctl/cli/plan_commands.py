@@ -8,10 +8,9 @@ import sys
 
 import click
 
-from ringctl.cli.options import EXIT_REFUSED, run
+from ringctl.cli.options import EXIT_REFUSED, run, structured_logging
+from ringctl.core.constants import DEFAULT_PLAN
 from ringctl.core.errors import PlanError, RingctlError
-from ringctl.core.plan import Plan
-from ringctl.core.planfile import DEFAULT_PLAN, load_plan
 
 
 @click.command()
@@ -20,6 +19,8 @@ from ringctl.core.planfile import DEFAULT_PLAN, load_plan
 @click.option("--prometheus-url", help="Prometheus to ask (default: the plan's prometheus.url).")
 def validate(file: str, check_queries: bool, prometheus_url: str | None) -> None:
     """Check a plan file; print every problem with its field path."""
+    from ringctl.core.planfile import load_plan
+
     try:
         plan = load_plan(file)
     except PlanError as exc:
@@ -30,6 +31,7 @@ def validate(file: str, check_queries: bool, prometheus_url: str | None) -> None
     if check_queries:
         from ringctl.providers.query_check import check_plan_queries, plan_queries
 
+        structured_logging()
         url = prometheus_url or plan.prometheus.url
         try:
             problems = run(check_plan_queries(plan, url, plan.prometheus.timeout.total_seconds()))
@@ -47,6 +49,8 @@ def validate(file: str, check_queries: bool, prometheus_url: str | None) -> None
 @click.command()
 def schema() -> None:
     """Print the JSON Schema of rings.yaml."""
+    from ringctl.core.plan import Plan
+
     click.echo(json.dumps(Plan.model_json_schema(), indent=2))
 
 

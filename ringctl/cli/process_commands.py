@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from ringctl.cli.options import SPEED, client_for, connection_options, run
+from ringctl.cli.options import SPEED, client_for, connection_options, run, structured_logging
 from ringctl.core.constants import TASK_QUEUE
 
 if TYPE_CHECKING:
@@ -57,6 +57,7 @@ def worker(
     from ringctl.providers.factory import check_kubeconfig, default_sandbox_state, make_providers
     from ringctl.worker import ACTIVITY_THREADS, build_worker, ensure_search_attributes
 
+    structured_logging()
     from_flag = click.get_current_context().get_parameter_source("kubeconfig") is ParameterSource.COMMANDLINE
     if kubeconfig and (from_flag or deploy_target == "kubernetes"):
         check_kubeconfig(kubeconfig, "--kubeconfig" if from_flag else "KUBECONFIG")
@@ -114,4 +115,5 @@ def demo(fail_region: str | None, plan_file: str | None, speed: float, keep_runn
     """
     from ringctl.cli.demo import run_demo
 
+    structured_logging()
     sys.exit(run(run_demo(plan_file=plan_file, fail_region=fail_region, speed=speed, keep_running=keep_running)))

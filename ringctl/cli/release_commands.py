@@ -8,8 +8,7 @@ from typing import TYPE_CHECKING
 import click
 
 from ringctl.cli.options import EXIT_NOT_COMPLETED, SPEED, client_for, connection_options, echo_result, run
-from ringctl.core.constants import HISTORY_EVENTS, MIN_HISTORY_EVENTS, TASK_QUEUE
-from ringctl.core.planfile import DEFAULT_PLAN, load_plan
+from ringctl.core.constants import DEFAULT_PLAN, HISTORY_EVENTS, MIN_HISTORY_EVENTS, TASK_QUEUE
 
 if TYPE_CHECKING:
     from ringctl.client.connection import ConnectionOptions
@@ -56,6 +55,7 @@ def release_start(
 ) -> None:
     """Start a release; prints its id."""
     from ringctl.client.releases import release_id_for, start_release
+    from ringctl.core.planfile import load_plan
     from ringctl.core.versions import check_version
 
     try:

@@ -15,7 +15,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from ringctl.core.binaries import find_binary
-from ringctl.core.constants import SEARCH_ATTRIBUTES
+from ringctl.core.searchattributes import SEARCH_ATTRIBUTES
 
 
 async def start_dev_server(**options: Any) -> WorkflowEnvironment:

@@ -31,16 +31,10 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from ringctl.client.errors import from_rpc_error, from_update_failed
 from ringctl.client.reachability import failing_workflow_task, why_no_answer
-from ringctl.core.constants import (
-    SA_RING,
-    SA_SERVICE,
-    SA_STATE,
-    SA_VERSION,
-    TASK_QUEUE,
-    workflow_id_for,
-)
+from ringctl.core.constants import STATUS_QUERY, TASK_QUEUE, WORKFLOW_TYPE, workflow_id_for
 from ringctl.core.errors import ReleaseError, UnavailableError, root_cause
 from ringctl.core.plan import Plan
+from ringctl.core.searchattributes import SA_RING, SA_SERVICE, SA_STATE, SA_VERSION
 from ringctl.core.timescale import scale_plan
 from ringctl.core.versions import check_version
 from ringctl.workflows.models import (
@@ -54,7 +48,6 @@ from ringctl.workflows.models import (
     ReleaseStatus,
     RollbackRequest,
 )
-from ringctl.workflows.ring_release import RingRelease
 
 #: A command must be taken by a worker within this time, or the workflow refuses it (never applied later).
 COMMAND_DEADLINE = timedelta(seconds=4)
@@ -89,7 +82,7 @@ async def start_release(
     task_queue: str = TASK_QUEUE,
     speed: float = 1.0,
     history_limit: int | None = None,
-) -> WorkflowHandle[RingRelease, ReleaseStatus]:
+) -> WorkflowHandle[Any, ReleaseStatus]:
     """Start a release; refuse when the service is unknown or already has one in flight.
 
     ``speed`` above 1 runs the plan's waits that many times faster (:func:`ringctl.core.timescale.scale_plan`);
@@ -117,8 +110,9 @@ async def start_release(
     )
     try:
         return await client.start_workflow(
-            RingRelease.run,
+            WORKFLOW_TYPE,
             request,
+            result_type=ReleaseStatus,
             id=workflow_id_for(service),
             task_queue=task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
@@ -148,9 +142,12 @@ async def _describe_running(client: Client, service: str) -> str:
     return f"{status.release_id} ({status.state})"
 
 
-def handle_for(client: Client, release: str) -> WorkflowHandle[RingRelease, ReleaseStatus]:
-    """The workflow handle of a release id or service name (its latest run)."""
-    return client.get_workflow_handle_for(RingRelease.run, workflow_id_for(service_of(release)))
+def handle_for(client: Client, release: str) -> WorkflowHandle[Any, ReleaseStatus]:
+    """The workflow handle of a release id or service name (its latest run).
+
+    By the workflow's name, as everything reading a release: ``status`` need not import the workflow (issue 11).
+    """
+    return client.get_workflow_handle(workflow_id_for(service_of(release)), result_type=ReleaseStatus)
 
 
 async def get_status(client: Client, release: str) -> ReleaseStatus:
@@ -168,7 +165,7 @@ async def get_status(client: Client, release: str) -> ReleaseStatus:
             failing = await failing_workflow_task(handle)
             if failing is not None:
                 raise UnavailableError(f"{release}: status unavailable: {failing}")
-            status = await handle.query(RingRelease.status, rpc_timeout=QUERY_TIMEOUT)
+            status = await handle.query(STATUS_QUERY, result_type=ReleaseStatus, rpc_timeout=QUERY_TIMEOUT)
     except RPCError as exc:
         if exc.status is not RPCStatusCode.NOT_FOUND:  # say why, rather than Temporal's timeout
             why = await why_no_answer(client, handle, QUERY_TIMEOUT)
@@ -217,6 +214,8 @@ async def send(client: Client, release: str, update: Any, command: Command) -> C
 
 async def send_ring_command(client: Client, release: str, request: ApproveRequest | OverrideRequest) -> CommandResult:
     """Approve a ring (the ``approve`` update) or override its error budget or window (the ``override`` update)."""
+    from ringctl.workflows.ring_release import RingRelease
+
     if isinstance(request, OverrideRequest):
         return await send(client, release, RingRelease.override, request)
     return await send(client, release, RingRelease.approve, request)
@@ -244,6 +243,8 @@ async def rollback_release(client: Client, release: str, *, by: str, reason: str
 
     Only the latest release of a service can be rolled back after it ended.
     """
+    from ringctl.workflows.ring_release import RingRelease
+
     handle = handle_for(client, release)
     try:
         description = await handle.describe(rpc_timeout=RPC_TIMEOUT)
@@ -281,8 +282,9 @@ async def rollback_release(client: Client, release: str, *, by: str, reason: str
     request = original.model_copy(update={"rollback_of": past, "continued": None})
     try:
         await client.start_workflow(
-            RingRelease.run,
+            WORKFLOW_TYPE,
             request,
+            result_type=ReleaseStatus,
             id=handle.id,
             task_queue=description.task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
@@ -306,7 +308,7 @@ def _search_attributes(service: str, version: str, state: ReleaseState) -> Typed
 
 async def list_releases(client: Client, service: str | None = None, state: str | None = None) -> list[dict[str, Any]]:
     """Releases known to Temporal visibility, newest first, filtered by service and state."""
-    clauses = ["WorkflowType = 'RingRelease'", "ExecutionStatus != 'ContinuedAsNew'"]  # one row per release
+    clauses = [f"WorkflowType = '{WORKFLOW_TYPE}'", "ExecutionStatus != 'ContinuedAsNew'"]  # one row per release
     if service:
         clauses.append(f"RingctlService = '{service}'")
     if state:

@@ -1,20 +1,18 @@
 """Names shared by the worker, the client, the workflow and the tests."""
 
-from temporalio.common import SearchAttributeKey
-
 #: Task queue the worker polls and releases are started on.
 TASK_QUEUE = "ringctl"
 
 #: Workflow ids are ``ringctl-release-<service>``: one release per service at a time.
 WORKFLOW_ID_PREFIX = "ringctl-release-"
 
-#: Custom search attributes (Keyword) so the Temporal UI can filter releases.
-SA_SERVICE = SearchAttributeKey.for_keyword("RingctlService")
-SA_VERSION = SearchAttributeKey.for_keyword("RingctlVersion")
-SA_RING = SearchAttributeKey.for_keyword("RingctlRing")
-SA_STATE = SearchAttributeKey.for_keyword("RingctlState")
-SEARCH_ATTRIBUTES = (SA_SERVICE, SA_VERSION, SA_RING, SA_STATE)
+#: The plan file used when none is given.
+DEFAULT_PLAN = "rings.yaml"
 
+#: The release workflow's type and its status query, as ``RingRelease`` declares them: the client reads a
+#: release by these names without importing the workflow's code (its activities, HTTP and logging).
+WORKFLOW_TYPE = "RingRelease"
+STATUS_QUERY = "status"
 
 #: The actor of what a release does by itself (deploys, gate results, rollbacks), in its event log.
 SYSTEM_ACTOR = "ringctl"

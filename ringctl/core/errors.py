@@ -21,9 +21,10 @@ at the activity boundary (:func:`ringctl.activities.boundary.translated`).
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
-from temporalio.exceptions import ApplicationError
+if TYPE_CHECKING:
+    from temporalio.exceptions import ApplicationError
 
 
 class RingctlError(Exception):
@@ -98,6 +99,8 @@ def to_application_error(error: BaseException) -> ApplicationError:
     anything else maps as Temporal itself would map it: its class name, its message,
     retryable.
     """
+    from temporalio.exceptions import ApplicationError  # the CLI imports this module; Temporal only when mapping
+
     if isinstance(error, ApplicationError):
         return error
     details: tuple[object, ...] = ()

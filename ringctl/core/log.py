@@ -1,18 +1,26 @@
-"""structlog configuration: JSON lines in production, readable lines on a terminal."""
+"""Logging configuration: JSON lines in production, readable lines on a terminal.
+
+Temporal's SDK logs through the standard library, ringctl's worker and providers
+through structlog. structlog is imported only when it is configured, so a
+command that runs neither starts without it (issue 11).
+"""
 
 from __future__ import annotations
 
 import logging
 import sys
 
-import structlog
 
-
-def configure_logging(json: bool | None = None, level: str = "INFO") -> None:
-    """Configure structlog and the standard library root logger once, for the CLI and the worker.
+def configure_logging(json: bool | None = None, level: str = "INFO", structured: bool = True) -> None:
+    """Configure the standard library root logger once, and structlog too unless ``structured`` is false.
 
     ``json=None`` picks JSON unless stderr is a terminal.
     """
+    logging.basicConfig(level=level.upper(), stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    if not structured:
+        return
+    import structlog
+
     as_json = not sys.stderr.isatty() if json is None else json
     renderer: structlog.types.Processor = (
         structlog.processors.JSONRenderer() if as_json else structlog.dev.ConsoleRenderer(colors=False)
@@ -29,4 +37,3 @@ def configure_logging(json: bool | None = None, level: str = "INFO") -> None:
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=True,
     )
-    logging.basicConfig(level=level.upper(), stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")

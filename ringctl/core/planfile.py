@@ -27,14 +27,13 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from ringctl.core.constants import DEFAULT_PLAN
 from ringctl.core.errors import PlanError
 from ringctl.core.plan import Plan
 from ringctl.core.planchecks import PLAN_FILE_CONTEXT
 from ringctl.core.planrules import PLAN_RULE, path
 from ringctl.core.safeyaml import load_yaml
 
-#: The plan file used when none is given.
-DEFAULT_PLAN = "rings.yaml"
 #: Largest plan file read, in bytes.
 MAX_PLAN_BYTES = 1024 * 1024
 #: Most problems listed for one file; the rest are counted.

@@ -18,7 +18,8 @@ Everything here is pure and deterministic except :func:`generate_keypair`
 passed in. Validating :class:`ApprovalSigning` checks each public key's base64
 and length with the standard library only; handing the key to ``cryptography``
 is a plan-file check (:mod:`ringctl.core.planchecks`), so a plan in a payload decodes
-without it.
+without it. ``cryptography`` is imported by the functions that use it, not with this
+module: a plan without public keys validates without it (the CLI's start-up, issue 11).
 """
 
 from __future__ import annotations
@@ -28,19 +29,16 @@ import binascii
 import json
 import os
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import (
-    Ed25519PrivateKey,
-    Ed25519PublicKey,
-)
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from ringctl.core.durations import format_duration
 from ringctl.core.errors import SigningError
 from ringctl.core.planchecks import ConfigModel, plan_file_checks
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 __all__ = [
     "CLOCK_SKEW",
@@ -137,6 +135,9 @@ def _public_key_bytes(approver: str, text: str) -> bytes:
 
 def _decode_public_key(approver: str, text: str) -> Ed25519PublicKey:
     """The Ed25519 key from base64 ``text``; ``ValueError`` naming ``approver``."""
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
     raw = _public_key_bytes(approver, text)
     try:
         return Ed25519PublicKey.from_public_bytes(raw)
@@ -188,18 +189,27 @@ class ApprovalSigning(ConfigModel):
 
 def generate_keypair() -> tuple[bytes, str]:
     """A new key pair: (private key as unencrypted PKCS8 PEM, public key as base64 of its 32 raw bytes)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     key = Ed25519PrivateKey.generate()
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     return pem, _public_b64(key.public_key())
 
 
 def _public_b64(key: Ed25519PublicKey) -> str:
+    from cryptography.hazmat.primitives import serialization
+
     raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     return base64.b64encode(raw).decode("ascii")
 
 
 def _private_key(private_pem: bytes, source: str = "private key") -> Ed25519PrivateKey:
     """Parse ``private_pem``; :class:`SigningError` unless it is an unencrypted Ed25519 PKCS8 PEM."""
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     try:
         key: Any = serialization.load_pem_private_key(private_pem, password=None)
     except TypeError as exc:  # encrypted, and we gave no password
@@ -245,6 +255,8 @@ def verify_claim(
     Freshness: ``signed_at`` at most :data:`CLOCK_SKEW` after ``now`` and at most
     ``max_age`` before it (both bounds inclusive). Raises :class:`SigningError`.
     """
+    from cryptography.exceptions import InvalidSignature
+
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("now must be timezone-aware")
     who = claim.approver

@@ -17,8 +17,10 @@ shortened run for a real one.
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
-from ringctl.core.plan import Plan, Ring, Slo, SloOverride
+if TYPE_CHECKING:  # annotations only: the CLI reads MAX_SPEED without importing the plan models
+    from ringctl.core.plan import Plan, Ring, Slo, SloOverride
 
 #: Evaluation intervals are never shortened below this (each evaluation is history and a query).
 MIN_INTERVAL = timedelta(seconds=1)

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ringctl.core.binaries import find_binary
-from ringctl.core.constants import SEARCH_ATTRIBUTES
+from ringctl.core.searchattributes import SEARCH_ATTRIBUTES
 from tests.support.cli_runs import RINGCTL, Run, ringctl
 from tests.support.polling import wait_until
 

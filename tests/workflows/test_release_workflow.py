@@ -235,7 +235,7 @@ async def test_status_query_reports_rings_regions_gates_and_actors(
     assert all(u.previous_image == "sandbox/app:0" for u in status.undo_records)
     description = await handle.describe()
     attrs = description.typed_search_attributes
-    from ringctl.core.constants import SA_RING, SA_SERVICE, SA_STATE, SA_VERSION
+    from ringctl.core.searchattributes import SA_RING, SA_SERVICE, SA_STATE, SA_VERSION
 
     assert attrs.get(SA_SERVICE) == SERVICE and attrs.get(SA_VERSION) == "2.0.0"
     assert attrs.get(SA_RING) == "japan" and attrs.get(SA_STATE) == "awaiting_approval"

@@ -251,8 +251,11 @@ class RingRelease:
         release, request = self._release, self._release.request
         status = release.status.rings[index]
         release.status.current_ring = ring.name
-        await release.checkpoint()
         phase = resume.phase if resume is not None else None
+        if phase is None:
+            await release.checkpoint()
+        else:  # a run continued mid-bake or mid-hold goes on while paused, as the run before it did
+            release.stop_if_interrupted()
         if phase is None:
             await self._await_approval(index, ring)
             if ring.windows or ring.freezes or ring.holidays:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.envconfig import ClientConfig
+from temporalio.envconfig import ClientConfig, ClientConnectConfig
 from temporalio.service import RPCError, TLSConfig
 
 from ringctl.core.errors import UnavailableError
@@ -27,8 +27,13 @@ class ConnectionOptions:
     tls: bool | None = None
 
 
-async def connect(options: ConnectionOptions = ConnectionOptions(), identity: str | None = None) -> Client:
-    """A Temporal client using the pydantic data converter."""
+def connect_config(options: ConnectionOptions) -> ClientConnectConfig:
+    """The environment's and profile's connection settings with ``options`` over them.
+
+    ``--tls`` turns TLS on and keeps the client certificate, CA and server name the
+    environment or profile configured (it used to replace them with an empty TLS
+    setting, so mTLS failed exactly when TLS was asked for); ``--no-tls`` turns it off.
+    """
     config = ClientConfig.load_client_connect_config()
     if options.address:
         config["target_host"] = options.address
@@ -36,9 +41,17 @@ async def connect(options: ConnectionOptions = ConnectionOptions(), identity: st
         config["namespace"] = options.namespace
     if options.api_key:
         config["api_key"] = options.api_key
-    if options.tls is not None:
-        config["tls"] = TLSConfig() if options.tls else False
+    if options.tls is True and not isinstance(config.get("tls"), TLSConfig):
+        config["tls"] = TLSConfig()
+    elif options.tls is False:
+        config["tls"] = False
     config.setdefault("target_host", "localhost:7233")
+    return config
+
+
+async def connect(options: ConnectionOptions = ConnectionOptions(), identity: str | None = None) -> Client:
+    """A Temporal client using the pydantic data converter."""
+    config = connect_config(options)
     try:
         return await Client.connect(**config, data_converter=pydantic_data_converter, identity=identity)
     except (RPCError, RuntimeError) as exc:

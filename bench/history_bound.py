@@ -26,8 +26,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from temporalio.api.enums.v1 import EventType
-from temporalio.client import Client, WorkflowHistory
 
 from ringctl.client.devserver import start_time_skipping_server
 from ringctl.client.releases import start_release
@@ -36,24 +34,13 @@ from ringctl.core.log import configure_logging
 from ringctl.providers.sandbox import SandboxWorld
 from ringctl.workflows.models import ReleaseState
 from tests.support.plans import SERVICE, gate, make_plan, region, ring
+from tests.support.release_runs import runs_of
 from tests.support.workers import sandbox_worker
 
 #: Temporal's per-run warning limits and hard limits (the server terminates a run past the latter).
 WARN_EVENTS, WARN_BYTES = 10_240, 10 * 1024 * 1024
 HARD_EVENTS, HARD_BYTES = 51_200, 50 * 1024 * 1024
 MB = 1024 * 1024
-
-
-async def runs_of(client: Client, workflow_id: str, first_run: str) -> list[WorkflowHistory]:
-    """Every run of a release, first to last, following continue-as-new."""
-    histories, run_id = [], first_run
-    while run_id:
-        history = await client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
-        histories.append(history)
-        last = history.events[-1]
-        continued = last.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW
-        run_id = last.workflow_execution_continued_as_new_event_attributes.new_execution_run_id if continued else ""
-    return histories
 
 
 async def measure(regions: int, days: float, interval: str) -> None:

@@ -84,19 +84,3 @@ def test_status_imports_the_client_not_the_workflow_code() -> None:
 def test_a_command_that_runs_providers_configures_structlog() -> None:
     imported = imported_by("validate", "--check-queries", "--prometheus-url", "http://127.0.0.1:9", str(SHIPPED_PLAN))
     assert "structlog (configured)" in imported
-
-
-def test_the_start_up_benchmark_runs() -> None:
-    """``bench/cli_startup.py --runs 1``: a smoke run, so the script keeps working (its figures are not checked)."""
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "cli_startup.py"), "--runs", "1"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=ROOT,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    verdicts = [line for line in done.stdout.splitlines() if "target <=" in line]
-    assert [line.split()[1] for line in verdicts] == ["--help", "validate", "status"], done.stdout
-    assert "where the time goes" in done.stdout

@@ -183,6 +183,19 @@ class Operator:
         assert done.returncode == 0, done.stderr
         return done.stdout.strip()
 
+    def approve_japan(self, release: str, managers: tuple[str, ...] = ("alice", "bob")) -> dict[str, Any]:
+        """Approve Japan as each of ``managers``; override its window as carol if it is closed now; the status."""
+        for manager in managers:
+            done = self.run("approve", release, "--ring", "japan", "--comment", "go", actor=manager)
+            assert done.returncode == 0, done.stderr
+        status = self.wait_for(release, lambda s: s["state"] != "awaiting_approval", 20, "the approvals to count")
+        if status["state"] == "awaiting_window":  # Japan's business hours, holidays and year-end freeze stay in force
+            done = self.run(
+                "approve", release, "--ring", "japan", "--override-window", "--reason", "system test", actor="carol"
+            )
+            assert done.returncode == 0, done.stderr
+        return status
+
     def status(self, release: str) -> dict[str, Any] | None:
         """``ringctl status RELEASE --output json``, or ``None`` when it cannot be read now."""
         done = self.run("status", release, "--output", "json", timeout=20)

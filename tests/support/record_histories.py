@@ -13,7 +13,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from temporalio.client import Client, WorkflowHandle, WorkflowHistory
+from temporalio.client import Client, WorkflowHandle
 
 from ringctl.client.devserver import start_dev_server
 from ringctl.client.releases import start_release
@@ -32,6 +32,7 @@ from ringctl.workflows.models import (
 )
 from ringctl.workflows.ring_release import RingRelease
 from tests.support.plans import SERVICE, make_plan, region, ring
+from tests.support.release_runs import runs_of
 from tests.support.webhook_receiver import WebhookReceiver
 from tests.support.workers import sandbox_worker
 
@@ -149,17 +150,6 @@ async def _continued_bake(client: Client, queue: str) -> WorkflowHandle:  # type
     return handle
 
 
-async def _runs(client: Client, handle: WorkflowHandle) -> list[WorkflowHistory]:  # type: ignore[type-arg]
-    """Every run of the release, first to last (following continue-as-new)."""
-    histories, run_id = [], handle.first_execution_run_id
-    while run_id:
-        history = await client.get_workflow_handle(handle.id, run_id=run_id).fetch_history()
-        histories.append(history)
-        attributes = history.events[-1].workflow_execution_continued_as_new_event_attributes
-        run_id = attributes.new_execution_run_id
-    return histories
-
-
 _RECEIVER = WebhookReceiver()
 
 
@@ -194,7 +184,7 @@ async def main() -> None:
                 if name == "halt_resume":
                     world.scenario.bad_gates.clear()
                 await handle.result()
-            runs = await _runs(env.client, handle)
+            runs = await runs_of(env.client, handle.id, handle.first_execution_run_id or "")
             named = {name: runs[0]} if len(runs) == 1 else {f"{name}_first_run": runs[0], f"{name}_last_run": runs[-1]}
             for file, history in named.items():
                 (HISTORIES / f"{file}.json").write_text(history.to_json(), encoding="utf-8")

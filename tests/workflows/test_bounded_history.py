@@ -8,16 +8,18 @@ set low so a few hours cross the boundary several times.
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
-from temporalio.api.enums.v1 import EventType
-from temporalio.client import Client, WorkflowHistory
+from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from ringctl.client.releases import start_release
 from ringctl.core.constants import MIN_HISTORY_EVENTS
+from ringctl.core.plan import Plan
 from ringctl.providers.sandbox import ANY_VERSION, SandboxWorld
 from ringctl.workflows.models import ReleaseState
 from tests.support.plans import SERVICE, gate, make_plan, plan_data, region, ring
+from tests.support.release_runs import runs_of
 from tests.support.slo_plans import slos
 from tests.support.workers import sandbox_worker
 
@@ -25,16 +27,17 @@ from tests.support.workers import sandbox_worker
 MARGIN = 60
 
 
-async def runs_of(client: Client, workflow_id: str, first_run: str) -> list[WorkflowHistory]:
-    """Every run of a release, first to last, following continue-as-new."""
-    histories, run_id = [], first_run
-    while run_id:
-        history = await client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
-        histories.append(history)
-        last = history.events[-1]
-        continued = last.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW
-        run_id = last.workflow_execution_continued_as_new_event_attributes.new_execution_run_id if continued else ""
-    return histories
+async def start_bounded(client: Client, plan: Plan, version: str, task_queue: str) -> WorkflowHandle[Any, Any]:
+    """Start a release of ``plan`` whose runs continue as new past the lowest history limit."""
+    return await start_release(
+        client,
+        plan,
+        service=SERVICE,
+        version=version,
+        started_by="ci",
+        task_queue=task_queue,
+        history_limit=MIN_HISTORY_EVENTS,
+    )
 
 
 async def test_a_six_hour_bake_continues_as_new_runs_each_under_the_limit_and_completes(
@@ -45,15 +48,7 @@ async def test_a_six_hour_bake_continues_as_new_runs_each_under_the_limit_and_co
     )
     client = skipping_env.client
     async with sandbox_worker(client, task_queue, world):
-        handle = await start_release(
-            client,
-            plan,
-            service=SERVICE,
-            version="7.0.0",
-            started_by="ci",
-            task_queue=task_queue,
-            history_limit=MIN_HISTORY_EVENTS,
-        )
+        handle = await start_bounded(client, plan, "7.0.0", task_queue)
         status = await handle.result()
     assert status.state is ReleaseState.COMPLETED, status.reason
     runs = await runs_of(client, handle.id, handle.first_execution_run_id or handle.result_run_id or "")
@@ -84,15 +79,7 @@ async def test_a_long_error_budget_hold_continues_as_new_and_deploys_once_data_r
     world.scenario.no_data = {"canary-1": {ANY_VERSION}}
     client = skipping_env.client
     async with sandbox_worker(client, task_queue, world):
-        handle = await start_release(
-            client,
-            plan,
-            service=SERVICE,
-            version="7.1.0",
-            started_by="ci",
-            task_queue=task_queue,
-            history_limit=MIN_HISTORY_EVENTS,
-        )
+        handle = await start_bounded(client, plan, "7.1.0", task_queue)
         first = handle.first_execution_run_id
         while len(await runs_of(client, handle.id, first or "")) < 3:
             await skipping_env.sleep(timedelta(minutes=20))  # the test server skips time only when asked

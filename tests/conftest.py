@@ -16,12 +16,12 @@ from contextlib import suppress
 
 import pytest
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from ringctl.client.devserver import start_time_skipping_server
 from ringctl.core.constants import workflow_id_for
+from ringctl.core.payloads import DATA_CONVERTER
 from ringctl.providers.sandbox import SandboxWorld, Scenario
 from tests.support.plans import SERVICE
 from tests.support.processes import TemporalServer
@@ -38,7 +38,7 @@ def temporal_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tempor
 @pytest.fixture(scope="session")
 async def env(temporal_server: TemporalServer) -> WorkflowEnvironment:
     """The session's dev server as a ``WorkflowEnvironment`` with the pydantic data converter."""
-    client = await Client.connect(temporal_server.address, data_converter=pydantic_data_converter)
+    client = await Client.connect(temporal_server.address, data_converter=DATA_CONVERTER)
     return WorkflowEnvironment.from_client(client)
 
 

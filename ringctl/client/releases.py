@@ -103,7 +103,7 @@ async def start_release(
         service=service,
         version=version,
         image=image or f"{spec.image}:{version}",
-        plan=scale_plan(plan, speed),
+        plan=scale_plan(plan.for_service(service), speed),
         started_by=started_by,
         speed=speed,
         history_limit=history_limit,

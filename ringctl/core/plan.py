@@ -187,6 +187,14 @@ class Plan(Model):
                 return service
         raise KeyError(name)
 
+    def for_service(self, name: str) -> Plan:
+        """This plan with ``name`` its only service: what a release of ``name`` carries.
+
+        A plan shared by hundreds of services would otherwise travel, whole, in
+        every release's input, history and worker memory.
+        """
+        return self.model_copy(update={"services": [self.service(name)]})
+
     def stage_loc(self, index: int) -> Loc:
         """The location of stage ``index`` (0 is staging) in the plan: ``("staging",)`` or ``("rings", i)``."""
         return ("staging",) if index == 0 else ("rings", index - 1)

@@ -91,7 +91,7 @@ def test_rollback_ring_failure_rolls_back_by_itself_and_japan_is_untouched() -> 
 async def test_the_workflow_gets_the_shipped_plan_scaled_by_speed_only(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """The demo deletes nothing from the plan: the release's input is ``scale_plan(shipped plan, speed)``."""
+    """The demo deletes nothing from the plan: the release's input is the shipped plan for its service, scaled."""
     inputs: list[ReleaseInput] = []
     real_start = releases.start_release
 
@@ -109,7 +109,7 @@ async def test_the_workflow_gets_the_shipped_plan_scaled_by_speed_only(
     shipped = demo.example_plan()
     assert request.speed == 600
     assert request.started_by == demo.PIPELINE
-    assert request.plan == scale_plan(shipped, 600)
+    assert request.plan == scale_plan(shipped.for_service(request.service), 600)
     japan = request.plan.rings[-1]
     assert japan.windows == shipped.rings[-1].windows and japan.windows
     assert japan.freezes == shipped.rings[-1].freezes and japan.freezes

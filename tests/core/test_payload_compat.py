@@ -22,18 +22,18 @@ from typing import Any
 import pytest
 import yaml
 from temporalio.api.common.v1 import Payload
-from temporalio.contrib.pydantic import pydantic_data_converter
 
 from ringctl.activities.notify import NotifyInput
 from ringctl.activities.schedule import CheckWindowInput
 from ringctl.core.errors import PlanError
+from ringctl.core.payloads import DATA_CONVERTER
 from ringctl.core.plan import BurnRateGate, ErrorBudgetGate, Plan, ThresholdGate
 from ringctl.core.planfile import load_plan, parse_plan
 from ringctl.workflows.models import ReleaseInput
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = ROOT / "rings.yaml"
-CONVERTER = pydantic_data_converter.payload_converter
+CONVERTER = DATA_CONVERTER.payload_converter
 
 
 def release_input(plan: Plan) -> ReleaseInput:
@@ -231,7 +231,7 @@ payload_json = open(sys.argv[1], "rb").read()
 plan_dict = json.loads(open(sys.argv[2], "rb").read())
 
 from temporalio.api.common.v1 import Payload
-from temporalio.contrib.pydantic import pydantic_data_converter
+from ringctl.core.payloads import DATA_CONVERTER
 from ringctl.core.plan import Plan
 from ringctl.workflows.models import ReleaseInput
 
@@ -244,7 +244,7 @@ for name in ("localtime", "gmtime", "time", "mktime"):
     setattr(time, name, lambda *a, _name=name, _real=real: clock.append(_name) or _real(*a))
 
 payload = Payload(metadata={"encoding": b"json/plain"}, data=payload_json)
-[decoded] = pydantic_data_converter.payload_converter.from_payloads([payload], [ReleaseInput])
+[decoded] = DATA_CONVERTER.payload_converter.from_payloads([payload], [ReleaseInput])
 plan = Plan.model_validate(plan_dict)
 print(json.dumps({
     "imported_before": imported_before,

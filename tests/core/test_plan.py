@@ -163,3 +163,14 @@ def test_duplicate_gate_names_in_a_ring_are_each_reported_at_the_repeat(tmp_path
         "rings[0].gates[1].name: duplicate gate name 'error-ratio' (already used at gates[0].name)",
         "rings[0].gates[3].name: duplicate gate name 'latency' (already used at gates[2].name)",
     ]
+
+
+def test_a_release_carries_the_plan_of_its_service_only() -> None:
+    plan = load_plan(ROOT / "rings.yaml")
+    assert len(plan.services) > 1
+    mine = plan.for_service("checkout")
+    assert [s.name for s in mine.services] == ["checkout"]
+    assert mine.model_dump(exclude={"services"}) == plan.model_dump(exclude={"services"})
+    assert mine.gates_for("checkout", mine.rings[0]) == plan.gates_for("checkout", plan.rings[0])
+    with pytest.raises(KeyError):
+        plan.for_service("nope")

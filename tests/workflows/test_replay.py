@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 from temporalio.client import WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
+from ringctl.core.payloads import DATA_CONVERTER
 from ringctl.worker import WORKFLOW_RUNNER
 from ringctl.workflows.ring_release import RingRelease
 
@@ -22,7 +22,5 @@ def test_histories_are_checked_in() -> None:
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
 async def test_recorded_history_replays_deterministically(path: Path) -> None:
     history = WorkflowHistory.from_json(path.stem, path.read_text(encoding="utf-8"))
-    replayer = Replayer(
-        workflows=[RingRelease], data_converter=pydantic_data_converter, workflow_runner=WORKFLOW_RUNNER
-    )
+    replayer = Replayer(workflows=[RingRelease], data_converter=DATA_CONVERTER, workflow_runner=WORKFLOW_RUNNER)
     await replayer.replay_workflow(history)

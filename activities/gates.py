@@ -132,7 +132,12 @@ class GateActivities:
 
 
 async def _heartbeat_until_cancelled(ring: str) -> None:
-    """Heartbeat every :data:`HEARTBEAT_EVERY` seconds, so a worker lost mid-evaluation is noticed in seconds."""
+    """Heartbeat every :data:`HEARTBEAT_EVERY` seconds, so a worker lost mid-evaluation is noticed in seconds.
+
+    Not as a local activity: its heartbeats go nowhere (the workflow task running it bounds it).
+    """
+    if activity.info().is_local:
+        return
     while True:
         activity.heartbeat(ring)
         await asyncio.sleep(HEARTBEAT_EVERY)

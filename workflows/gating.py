@@ -13,22 +13,25 @@ from collections.abc import Iterable
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError
+from temporalio.exceptions import ActivityError, CancelledError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from ringctl.activities.gates import GateActivities
     from ringctl.activities.models import EvaluateGatesInput, GateDecision, GateEvaluation, GateResult
-    from ringctl.core.constants import PATCH_BAKE_BY_CLOCK, SYSTEM_ACTOR
+    from ringctl.core.constants import PATCH_BAKE_BY_CLOCK, PATCH_LOCAL_GATES, SYSTEM_ACTOR
     from ringctl.core.notifications import NotificationEvent
     from ringctl.core.plan import Gate, Ring
     from ringctl.core.versions import image_tag
     from ringctl.providers.models import UndoRecord
     from ringctl.workflows.models import Continued, Phase, ReleaseState, RingState
     from ringctl.workflows.state import Release, RingFailed
-    from ringctl.workflows.timeouts import GATE_RETRY, GATE_TIMEOUT_MARGIN, REGION_CALL_HEARTBEAT
-
-#: Gate results kept per ring for ``status`` (older ones are dropped; failures stay in the event log).
-GATE_RESULTS_KEPT = 200
+    from ringctl.workflows.timeouts import (
+        GATE_RETRY,
+        GATE_TIMEOUT_MARGIN,
+        LOCAL_GATE_BUDGET,
+        LOCAL_GATE_RETRY,
+        REGION_CALL_HEARTBEAT,
+    )
 
 
 async def check_budget(
@@ -139,33 +142,72 @@ async def bake(release: Release, index: int, ring: Ring, resume: Continued | Non
 
 
 async def evaluate(release: Release, index: int, ring: Ring, gates: list[Gate]) -> GateEvaluation | None:
-    """Evaluate ``gates`` in the ring's regions and record the results; ``None`` if the activity failed."""
+    """Evaluate ``gates`` in the ring's regions and record the results; ``None`` if the activity failed.
+
+    First as a local activity of at most :data:`LOCAL_GATE_BUDGET` (a healthy
+    Prometheus answers in milliseconds); if that fails or runs out of time, as
+    the heartbeating, retried, cancellable ``evaluate_gates`` activity.
+    """
     request = release.request
     status = release.status.rings[index]
     timeout = request.plan.prometheus.timeout
-    try:
-        evaluation = await workflow.execute_activity_method(
-            GateActivities.evaluate_gates,
-            EvaluateGatesInput(
-                release_id=request.release_id,
-                service=request.service,
-                version=request.version,
-                ring=ring.name,
-                regions=ring.regions,
-                gates=gates,
-                prometheus_url=request.plan.prometheus.url,
-                previous_versions=previous_versions(release.status.undo_records),
-                timeout=timeout.total_seconds(),
-            ),
-            start_to_close_timeout=timeout + GATE_TIMEOUT_MARGIN,
-            heartbeat_timeout=REGION_CALL_HEARTBEAT,
-            retry_policy=GATE_RETRY,
-        )
-    except ActivityError as error:
-        release.event(SYSTEM_ACTOR, "gate_error", ring=ring.name, detail=release.failure_of(error))
-        return None
-    status.gate_results = [*status.gate_results, *evaluation.results][-GATE_RESULTS_KEPT:]
+    arguments = EvaluateGatesInput(
+        release_id=request.release_id,
+        service=request.service,
+        version=request.version,
+        ring=ring.name,
+        regions=ring.regions,
+        gates=gates,
+        prometheus_url=request.plan.prometheus.url,
+        previous_versions=previous_versions(release.status.undo_records),
+        timeout=timeout.total_seconds(),
+    )
+    evaluation = await _evaluate_locally(arguments) if workflow.patched(PATCH_LOCAL_GATES) else None
+    if evaluation is None:
+        try:
+            evaluation = await workflow.execute_activity_method(
+                GateActivities.evaluate_gates,
+                arguments,
+                start_to_close_timeout=timeout + GATE_TIMEOUT_MARGIN,
+                heartbeat_timeout=REGION_CALL_HEARTBEAT,
+                retry_policy=GATE_RETRY,
+            )
+        except ActivityError as error:
+            release.event(SYSTEM_ACTOR, "gate_error", ring=ring.name, detail=release.failure_of(error))
+            return None
+    status.gate_results = latest_results(status.gate_results, evaluation.results)
+    status.evaluations += 1
     return evaluation
+
+
+async def _evaluate_locally(arguments: EvaluateGatesInput) -> GateEvaluation | None:
+    """The evaluation as a local activity, or ``None`` if it failed or took longer than its budget.
+
+    A timed-out local activity surfaces as an ``ActivityError`` when it happens,
+    but as the bare ``TimeoutError`` when its marker is replayed: both mean "run
+    the activity". A cancellation is never swallowed.
+    """
+    try:
+        return await workflow.execute_local_activity_method(
+            GateActivities.evaluate_gates,
+            arguments,
+            start_to_close_timeout=LOCAL_GATE_BUDGET,
+            retry_policy=LOCAL_GATE_RETRY,
+        )
+    except FailureError as error:
+        if isinstance(error, CancelledError) or isinstance(error.cause, CancelledError):
+            raise
+        return None
+
+
+def latest_results(kept: list[GateResult], new: list[GateResult]) -> list[GateResult]:
+    """The latest result of each gate in each region, ``new`` last.
+
+    Older results are dropped (a failure stays in the event log): the status a
+    release carries, queries and continues with stays the size of one round.
+    """
+    replaced = {(r.gate, r.kind, r.region) for r in new}
+    return [*(r for r in kept if (r.gate, r.kind, r.region) not in replaced), *new]
 
 
 def previous_versions(records: Iterable[UndoRecord]) -> dict[str, str]:

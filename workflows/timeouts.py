@@ -22,6 +22,12 @@ GATE_TIMEOUT_MARGIN = timedelta(seconds=10)
 GATE_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=5), maximum_attempts=3
 )
+#: A gate evaluation runs first as a local activity within the workflow task the bake's timer woke: one
+#: workflow task and no activity task per tick. Commands sent meanwhile wait for that task to end, so it
+#: gets this long, once; slower (or failing) evaluations run again as the activity above, which a
+#: rollback cancels at once.
+LOCAL_GATE_BUDGET = timedelta(seconds=2)
+LOCAL_GATE_RETRY = RetryPolicy(maximum_attempts=1)
 ROLLBACK_TIMEOUT = timedelta(minutes=2)
 #: Deploy and rollout calls: a few retries with backoff, then the region fails cleanly.
 RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30), maximum_attempts=5)

@@ -30,6 +30,8 @@ PATCH_INTERRUPTS_WIN = "interrupts-win"
 PATCH_BOUNDED_HISTORY = "bounded-history"
 #: A bake counts the clock's time, its evaluations' included, not one interval per evaluation (issue 11).
 PATCH_BAKE_BY_CLOCK = "bake-by-clock"
+#: A gate evaluation runs first as a local activity, within the workflow task the timer woke (issue 11).
+PATCH_LOCAL_GATES = "local-gate-evaluation"
 
 #: A release continues as a new run once its history passes this many events (or the server suggests it) ...
 HISTORY_EVENTS = 5_000

@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ import yaml
 from temporalio.client import Client, WorkflowHandle
 from temporalio.worker import Worker
 
-from ringctl.activities.models import GateDecision
+from ringctl.activities.models import GateDecision, GateResult
 from ringctl.cli.render import render_status
 from ringctl.client.releases import send, start_release
 from ringctl.core.errors import ReleaseError
@@ -31,6 +31,7 @@ from ringctl.core.plan import Plan
 from ringctl.providers.prometheus import PrometheusSource
 from ringctl.providers.sandbox import SandboxDeployTarget, SandboxWorld
 from ringctl.worker import build_worker
+from ringctl.workflows.gating import latest_results
 from ringctl.workflows.models import ApproveRequest, ReleaseState, ReleaseStatus, RingState, RollbackRequest
 from ringctl.workflows.ring_release import RingRelease
 from tests.support.cli_runs import ringctl
@@ -162,7 +163,7 @@ async def test_healthy_version_passes_every_gate(
     latency = next(r for r in results if r.gate == "latency-p99")
     assert latency.value is not None and 0.025 <= latency.value <= 0.05
     # the bake ends only after two passing evaluations in a row
-    assert len([r for r in results if r.gate == "availability"]) >= 2
+    assert status.rings[1].evaluations >= 2 and len([r for r in results if r.gate == "availability"]) == 1
     table = render_status(status)
     assert "canary/availability" in table and "query: (sum(rate(http_requests_total" in table
 
@@ -182,7 +183,7 @@ async def test_error_spike_in_one_region_fails_the_ring_at_once(
     async with prometheus_worker(client, task_queue, world):
         handle = await release(client, task_queue, plan)
         try:
-            await wait_for(handle, lambda s: len(s.rings[1].gate_results) >= 6)  # baking, healthy so far
+            await wait_for(handle, lambda s: s.rings[1].evaluations >= 6)  # baking, healthy so far
             traffic.set(service, "eu-west-1", NEW, error_ratio=0.2)
             spiked = asyncio.get_running_loop().time()
             if on_failure == "rollback":
@@ -394,3 +395,35 @@ async def test_bad_only_in_the_second_ring_rolls_back_everything_and_never_touch
 
 def test_slo_helper_plans_are_valid() -> None:
     assert [s["name"] for s in slos()] == ["availability", "latency-p99"]
+
+
+def test_status_keeps_the_latest_result_of_each_gate_in_each_region_newest_last() -> None:
+    """The status carries one round, not every evaluation: its size (and the worker's memory) stays flat."""
+
+    def result(gate: str, where: str, decision: GateDecision, kind: str = "threshold") -> GateResult:
+        return GateResult(
+            gate=gate,
+            region=where,
+            query="q",
+            value=0.0,
+            threshold=0.01,
+            comparison="<=",
+            samples=10,
+            decision=decision,
+            reason="r",
+            evaluated_at=datetime(2026, 12, 3, tzinfo=UTC),
+            kind=kind,
+        )
+
+    kept = [
+        result("a", "r1", GateDecision.PASS),
+        result("a", "r2", GateDecision.PASS),
+        result("a", "r1", GateDecision.PASS, "error_budget"),
+    ]
+    new = [result("a", "r1", GateDecision.FAIL)]
+    latest = latest_results(kept, new)
+    assert [(r.gate, r.region, r.kind, r.decision) for r in latest] == [
+        ("a", "r2", "threshold", GateDecision.PASS),
+        ("a", "r1", "error_budget", GateDecision.PASS),
+        ("a", "r1", "threshold", GateDecision.FAIL),
+    ]

@@ -36,7 +36,8 @@ async def test_four_hour_bakes_complete_in_seconds_and_gates_run_every_interval(
     for ring_status in status.rings:
         assert ring_status.finished_at and ring_status.started_at
         assert ring_status.finished_at - ring_status.started_at >= timedelta(hours=4)
-        assert len(ring_status.gate_results) == 8, "one evaluation every 30 minutes of a 4-hour bake"
+        assert ring_status.evaluations == 8, "one evaluation every 30 minutes of a 4-hour bake"
+        assert len(ring_status.gate_results) == 1, "the latest result of the one gate in the one region"
 
 
 async def _release(env: WorkflowEnvironment, task_queue: str, world: SandboxWorld, **plan: object) -> ReleaseStatus:

@@ -28,9 +28,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import math
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -46,15 +44,16 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 
+from bench.procstats import cpu_seconds, ms, pct, proc_status_kb, self_cpu, server_pid
 from ringctl.client.devserver import start_dev_server
 from ringctl.client.releases import start_release
 from ringctl.core.log import configure_logging
+from ringctl.core.payloads import DATA_CONVERTER
 from ringctl.core.plan import Plan
 from ringctl.providers.models import DeployInput, RollbackResult, RolloutState, RolloutStatus, Target, UndoRecord
 from ringctl.providers.sandbox import ANY_VERSION, SandboxDeployTarget, SandboxMetricsSource, SandboxWorld, Scenario
-from ringctl.worker import ACTIVITY_THREADS, build_worker
+from ringctl.worker import ACTIVITY_POLLERS, ACTIVITY_THREADS, build_worker
 from ringctl.workflows.models import ReleaseState, ReleaseStatus
 from tests.support.plans import gate, region, ring
 
@@ -62,55 +61,6 @@ POLL = timedelta(milliseconds=100)
 
 
 # -- helpers -------------------------------------------------------------------------
-
-
-def pct(values: Sequence[float], q: float) -> float:
-    """Nearest-rank percentile."""
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
-
-
-def ms(seconds: float) -> str:
-    return f"{seconds * 1000:.0f}"
-
-
-def proc_status_kb(field: str, pid: int | str = "self") -> int:
-    """A ``kB`` field of /proc/<pid>/status (VmRSS, VmHWM)."""
-    with open(f"/proc/{pid}/status") as fh:
-        for line in fh:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    return 0
-
-
-def cpu_seconds(pid: int | str = "self") -> float:
-    """User + system CPU of a process, from /proc/<pid>/stat."""
-    with open(f"/proc/{pid}/stat") as fh:
-        fields = fh.read().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def self_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
-def server_pid() -> int | None:
-    """The dev server: a child process of this one whose name starts with ``temporal``."""
-    me = os.getpid()
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as fh:
-                text = fh.read()
-        except OSError:
-            continue
-        comm = text[text.index("(") + 1 : text.rindex(")")]
-        ppid = int(text.rpartition(")")[2].split()[1])
-        if ppid == me and comm.startswith("temporal"):
-            return int(entry)
-    return None
 
 
 def plan_of(services: Sequence[str], staging: dict[str, Any], rings: Sequence[dict[str, Any]]) -> Plan:
@@ -267,7 +217,7 @@ async def ring_transitions(client: Client, releases: int, gap: float, queue: str
 # -- 2. rollback fan-out ---------------------------------------------------------------
 
 
-async def fan_out(client: Client, regions: int, latency: float, run: int) -> dict[str, float]:
+async def fan_out(client: Client, regions: int, latency: float, run: int, pollers: int) -> dict[str, float]:
     bad = "wide-000"
     staging = ring("staging", region("fan-staging"), bake="0s", gates=[])
     wide = ring(
@@ -283,7 +233,9 @@ async def fan_out(client: Client, regions: int, latency: float, run: int) -> dic
     queue = f"bench-fan-{run}"
     version = f"2.{run}.0"
     image = f"registry.example.com/fan:{version}"
-    worker = build_worker(client, target, SandboxMetricsSource(world), task_queue=queue, poll_interval=POLL)
+    worker = build_worker(
+        client, target, SandboxMetricsSource(world), task_queue=queue, poll_interval=POLL, activity_pollers=pollers
+    )
     async with worker:
         handle = await start_release(client, plan, service="fan", version=version, started_by="bench", task_queue=queue)
         final = await asyncio.wait_for(handle.result(), 120)
@@ -305,29 +257,44 @@ async def fan_out(client: Client, regions: int, latency: float, run: int) -> dic
     }
 
 
-async def rollback_fan_out(client: Client, sizes: Sequence[int], latencies: Sequence[float]) -> None:
+def ratio_text(value: float, baseline: float) -> str:
+    """``value / baseline`` as ``1.23x``; ``-`` when the baseline is too small to divide by (instant calls)."""
+    return f"{value / baseline:5.2f}x" if baseline >= 0.005 else f"{'-':>6}"
+
+
+async def rollback_fan_out(client: Client, sizes: Sequence[int], latencies: Sequence[float], pollers: int) -> None:
     print(
         f"  worker: ACTIVITY_THREADS={ACTIVITY_THREADS} (activity thread pool and max_concurrent_activities), "
-        "max_concurrent_workflow_tasks=default (100)"
+        f"{pollers} activity task polls, max_concurrent_workflow_tasks=default (100)"
     )
     print(
         f"  {'N':>4} {'latency':>8} {'deploy N':>9} {'breach->1st rb':>15} {'rb fan-out':>11} "
-        f"{'breach->rolled_back':>20} {'max calls in flight':>20}"
+        f"{'breach->rolled_back':>20} {'max calls in flight':>20}   {'/ N=1':>6} {'/ N=1':>6}"
     )
     run = 0
     for latency in latencies:
-        for n in sizes:
-            r = await fan_out(client, n, latency, run)
+        one: dict[str, float] = {}
+        for n in [1, *sizes]:
+            r = await fan_out(client, n, latency, run, pollers)
             run += 1
+            one = one or r
             print(
                 f"  {n:>4} {ms(latency) + 'ms':>8} {ms(r['deploy_fan_out']) + 'ms':>9} {ms(r['breach_to_first']) + 'ms':>15} "
-                f"{ms(r['fan_out']) + 'ms':>11} {ms(r['total']) + 'ms':>20} {int(r['max_in_flight']):>20}",
+                f"{ms(r['fan_out']) + 'ms':>11} {ms(r['total']) + 'ms':>20} {int(r['max_in_flight']):>20}"
+                f"   {ratio_text(r['fan_out'], one['fan_out'])} {ratio_text(r['total'], one['total'])}",
                 flush=True,
             )
+            if latency and n == max(sizes):
+                ratio = r["fan_out"] / one["fan_out"]
+                print(
+                    f"  target: rollback of {n} regions <= 1.3x one region ({ms(latency)} ms per call): "
+                    f"{ratio:.2f}x, {'met' if ratio <= 1.3 else 'NOT MET'}"
+                )
     print(
         "  deploy N: first deploy call -> last rollout complete in the N-region ring; rb fan-out: first rollback "
         "call starting -> last finishing (the N-region ring); breach->rolled_back includes the staging region's rollback"
-        " (reverse ring order, after the ring); max calls in flight: provider calls running at once"
+        " (reverse ring order, after the ring); max calls in flight: provider calls running at once; / N=1: rb fan-out"
+        " and breach->rolled_back over the same figure for one region at the same latency"
     )
 
 
@@ -353,7 +320,7 @@ def concurrency_plan(services: int, bake: str) -> Plan:
 
 async def concurrency_child(address: str, k: int, bake: str) -> dict[str, Any]:
     """Run in a child process: one worker, K releases at once; returns the figures."""
-    client = await Client.connect(address, data_converter=pydantic_data_converter)
+    client = await Client.connect(address, data_converter=DATA_CONVERTER)
     plan = concurrency_plan(k, bake)
     queue = f"bench-conc-{k}"
     worker = build_worker(
@@ -446,8 +413,14 @@ def timedelta_seconds(text: str) -> float:
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a ~1 minute version")
+    parser.add_argument(
+        "--part", type=int, choices=(1, 2, 3), action="append", help="run only this part (repeatable; default: all)"
+    )
     parser.add_argument("--bake", default="3s", help="bake per stage in the concurrency measurement")
     parser.add_argument("--latency", type=float, default=0.5, help="simulated provider call latency, seconds")
+    parser.add_argument(
+        "--activity-pollers", type=int, default=ACTIVITY_POLLERS, help="the worker's activity task polls (part 2)"
+    )
     parser.add_argument("--child-concurrency", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--address", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -466,16 +439,19 @@ async def main() -> None:
         await asyncio.sleep(1)  # the dev server prints its banner to our stdout; let it come first
         server = server_pid()
         address = env.client.service_client.config.target_host
-        for gap in (0.0, 1.0):
+        parts = set(args.part or (1, 2, 3))
+        for gap in (0.0, 1.0) if 1 in parts else ():
             print(
                 f"\n1. ring transitions: staging + 4 rings x 1 region, bake 0s, no gates, {releases} releases, "
                 + ("back to back" if not gap else f"{gap:g}s idle between releases")
             )
             await ring_transitions(env.client, releases, gap, f"bench-hops-{gap:g}")
-        print("\n2. rollback fan-out: staging + 1 ring of N regions (max_parallel N), gate breach in one region")
-        await rollback_fan_out(env.client, sizes, [0.0, args.latency])
-        print("\n3. concurrent releases of K services on one worker")
-        concurrent_releases(address, ks, args.bake, server)
+        if 2 in parts:
+            print("\n2. rollback fan-out: staging + 1 ring of N regions (max_parallel N), gate breach in one region")
+            await rollback_fan_out(env.client, sizes, [0.0, args.latency], args.activity_pollers)
+        if 3 in parts:
+            print("\n3. concurrent releases of K services on one worker")
+            concurrent_releases(address, ks, args.bake, server)
     print(f"\ntotal {time.time() - began:.0f}s, load average {os.getloadavg()[0]:.2f} at the end")
 
 

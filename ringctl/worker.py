@@ -10,7 +10,7 @@ from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
 from temporalio.client import Client
 from temporalio.service import RPCError
-from temporalio.worker import Worker
+from temporalio.worker import PollerBehaviorAutoscaling, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from ringctl.activities.gates import GateActivities
@@ -27,8 +27,14 @@ log = structlog.get_logger(__name__)
 #: Activities one worker runs at once, and threads for the blocking (Kubernetes) ones. Each region
 #: deployed or rolled back at once holds one (``wait_rollout`` holds it for the whole rollout), so
 #: this bounds rollback fan-out: size it to the widest ring times the releases a worker runs at once
-#: (bench/RESULTS.md: 32 threads rolled 100 regions back in waves of 32).
+#: (fewer threads than regions roll back in waves; BENCHMARKS.md, orchestration part 2).
 ACTIVITY_THREADS = 200
+
+#: Activity task polls a worker may keep open at once (the SDK scales between 1 and this by how busy
+#: the queue is). A ring's rollback schedules one activity per region in one workflow task, and the
+#: SDK's default of 5 polls fetched them a few at a time: 100 regions rolled back in 1.6x the time of
+#: one; up to 100 polls fetch them together (1.3-1.4x; BENCHMARKS.md, orchestration part 2).
+ACTIVITY_POLLERS = 100
 
 #: How long Temporal keeps a release's workflow tasks on the worker that last ran it before any worker
 #: may take them. The SDK default (10 s) is how long a release stalls after its worker dies; a live but
@@ -51,6 +57,7 @@ def build_worker(
     poll_interval: timedelta = timedelta(seconds=2),
     notifier: NotifyActivities | None = None,
     activity_threads: int = ACTIVITY_THREADS,
+    activity_pollers: int = ACTIVITY_POLLERS,
 ) -> Worker:
     """A worker for ``task_queue`` whose activities use the given providers.
 
@@ -75,6 +82,7 @@ def build_worker(
         ],
         activity_executor=concurrent.futures.ThreadPoolExecutor(activity_threads),
         max_concurrent_activities=activity_threads,
+        activity_task_poller_behavior=PollerBehaviorAutoscaling(minimum=1, maximum=activity_pollers, initial=5),
         sticky_queue_schedule_to_start_timeout=STICKY_QUEUE_TIMEOUT,
     )
 

@@ -79,11 +79,22 @@ def nonblank_reason(ctx: click.Context, param: click.Parameter, value: str | Non
     return value
 
 
-async def client_for(connection: ConnectionOptions, actor: str) -> Client:
-    """A Temporal client that identifies itself as ``ringctl:<actor>``."""
+async def client_for(connection: ConnectionOptions, actor: str, *, process: bool = False) -> Client:
+    """A Temporal client that identifies itself as ``ringctl:<actor>``, with ``process`` as :func:`worker_identity`."""
     from ringctl.client.connection import connect
 
-    return await connect(connection, identity=f"ringctl:{actor}")
+    return await connect(connection, identity=worker_identity(actor) if process else f"ringctl:{actor}")
+
+
+def worker_identity(actor: str) -> str:
+    """``ringctl:<actor>:<pid>@<host>``: which worker (pod, in Kubernetes) ran each task, in Temporal's history.
+
+    Every worker started by one actor would otherwise carry the same identity.
+    """
+    import os
+    import socket
+
+    return f"ringctl:{actor}:{os.getpid()}@{socket.gethostname()}"
 
 
 def echo_result(result: CommandResult) -> None:

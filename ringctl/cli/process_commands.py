@@ -76,7 +76,7 @@ def worker(
             deploy_target, metrics_source, kubeconfig=kubeconfig, sandbox_state=state, prometheus_url=prometheus_url
         )
         try:
-            client = await client_for(connection, actor)
+            client = await client_for(connection, actor, process=True)
             await ensure_search_attributes(client)
             click.echo(f"worker polling task queue {task_queue!r} ({deploy_target}, {metrics}{sandbox})", err=True)
             threads = activity_threads or ACTIVITY_THREADS

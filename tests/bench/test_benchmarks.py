@@ -43,3 +43,15 @@ def test_detection_to_rollback_runs_once() -> None:
     require(find_prometheus() is not None, "prometheus binary not found (apt-get install prometheus)")
     out = bench("detection_to_rollback.py", "--runs", "1", timeout=180)
     assert "detection to first rollback call" in out
+
+
+def test_gate_tick_measures_this_checkout_beside_the_baseline_revision() -> None:
+    out = bench("gate_tick.py", "--releases", "3", "--regions", "2", "--seconds", "4", timeout=300)
+    assert "baseline aaa43ac" in out and "this checkout" in out
+    assert "workflow tasks / tick" in out and "memory per in-flight release" in out
+    assert "target: workflow tasks per tick at least halved" in out
+
+
+def test_bake_accuracy_runs_once() -> None:
+    out = bench("bake_accuracy.py", "--releases", "1", timeout=180)
+    assert "target: release wall time <= 1.02 x (configured waits + provider time)" in out

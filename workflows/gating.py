@@ -177,6 +177,12 @@ async def evaluate(release: Release, index: int, ring: Ring, gates: list[Gate]) 
             return None
     status.gate_results = latest_results(status.gate_results, evaluation.results)
     status.evaluations += 1
+    release.count(
+        "ringctl_gate_evaluations",
+        "gate evaluations of a ring, by decision",
+        ring=ring.name,
+        decision=str(evaluation.decision),
+    )
     return evaluation
 
 

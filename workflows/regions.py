@@ -120,6 +120,7 @@ async def roll_back_all(release: Release, reason: str) -> None:
     """
     release.set_state(ReleaseState.ROLLING_BACK, reason)
     release.event(SYSTEM_ACTOR, "rollback_start", detail=reason)
+    release.count("ringctl_rollbacks_started", "releases that started rolling back")
     if release.deploys_in_flight:
         await asyncio.gather(*release.deploys_in_flight, return_exceptions=True)
     records = release.status.undo_records
@@ -136,6 +137,7 @@ async def roll_back_all(release: Release, reason: str) -> None:
     if stuck:
         release.set_state(ReleaseState.FAILED, f"{reason}; rollback could not finish in {', '.join(stuck)}")
         release.event(SYSTEM_ACTOR, "rollback_failed", detail=", ".join(stuck))
+        release.count("ringctl_rollbacks_failed", "rollbacks that could not restore every region")
         release.notify(NotificationEvent.FAILED, f"{release_id}: {release.status.reason}; needs a human")
     else:
         release.set_state(ReleaseState.ROLLED_BACK, reason)

@@ -202,6 +202,10 @@ class Release:
         self.status.events.append(event)
         workflow.logger.info("%s %s %s", action, ring or region or "", detail, extra={"actor": actor})
 
+    def count(self, name: str, description: str, **labels: str) -> None:
+        """Add one to the worker's counter ``name`` (``<name>_total`` in /metrics); not again on replay."""
+        workflow.metric_meter().create_counter(name, description).add(1, labels)
+
     def notify(self, event: NotificationEvent, text: str, ring: str | None = None) -> None:
         """Queue a notification (see :class:`~ringctl.workflows.outbox.Outbox`); never blocks."""
         self.outbox.notify(event, text, ring)

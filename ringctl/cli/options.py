@@ -14,6 +14,7 @@ from ringctl.core.timescale import MAX_SPEED
 
 if TYPE_CHECKING:
     from temporalio.client import Client
+    from temporalio.runtime import Runtime
 
     from ringctl.client.connection import ConnectionOptions
     from ringctl.workflows.models import CommandResult
@@ -39,14 +40,17 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
     return asyncio.run(coro)
 
 
-def structured_logging() -> None:
-    """Configure structlog as ``ringctl --log-json/--log-level`` say.
+def structured_logging(default_level: str | None = None) -> None:
+    """Configure structlog as ``ringctl --log-json/--log-level`` say (``default_level`` when no level is given).
 
     For the commands that run ringctl's worker or providers in this process (they
     log through structlog); the others leave it unimported.
     """
-    flags = click.get_current_context().find_root().params
-    configure_logging(json=flags["log_json"], level=flags["log_level"])
+    root = click.get_current_context().find_root()
+    level = root.params["log_level"]
+    if default_level and root.get_parameter_source("log_level") is click.core.ParameterSource.DEFAULT:
+        level = default_level
+    configure_logging(json=root.params["log_json"], level=level)
 
 
 def connection_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -79,11 +83,13 @@ def nonblank_reason(ctx: click.Context, param: click.Parameter, value: str | Non
     return value
 
 
-async def client_for(connection: ConnectionOptions, actor: str, *, process: bool = False) -> Client:
-    """A Temporal client that identifies itself as ``ringctl:<actor>``, with ``process`` as :func:`worker_identity`."""
+async def client_for(connection: ConnectionOptions, actor: str, *, runtime: Runtime | None = None) -> Client:
+    """A Temporal client that identifies itself as ``ringctl:<actor>``; a worker's (on its ``runtime``) as
+    :func:`worker_identity`."""
     from ringctl.client.connection import connect
 
-    return await connect(connection, identity=worker_identity(actor) if process else f"ringctl:{actor}")
+    identity = worker_identity(actor) if runtime is not None else f"ringctl:{actor}"
+    return await connect(connection, identity=identity, runtime=runtime)
 
 
 def worker_identity(actor: str) -> str:

@@ -37,6 +37,18 @@ if TYPE_CHECKING:
     envvar="RINGCTL_PROMETHEUS_URL",
     help="Query this Prometheus (or Thanos) for every region, whatever URLs the plan names [RINGCTL_PROMETHEUS_URL].",
 )
+@click.option(
+    "--metrics-bind",
+    envvar="RINGCTL_METRICS_BIND",
+    metavar="HOST:PORT",
+    help="Serve Temporal's and ringctl's Prometheus metrics at http://HOST:PORT/metrics [RINGCTL_METRICS_BIND].",
+)
+@click.option(
+    "--health-bind",
+    envvar="RINGCTL_HEALTH_BIND",
+    metavar="HOST:PORT",
+    help="Serve /livez and /readyz (Temporal reachable) at HOST:PORT [RINGCTL_HEALTH_BIND].",
+)
 @connection_options
 def worker(
     deploy_target: str,
@@ -46,18 +58,25 @@ def worker(
     activity_threads: int | None,
     sandbox_state: str | None,
     prometheus_url: str | None,
+    metrics_bind: str | None,
+    health_bind: str | None,
     connection: ConnectionOptions,
     actor: str,
 ) -> None:
-    """Run a worker that executes releases."""
+    """Run a worker that executes releases.
+
+    SIGTERM or SIGINT stops it gracefully: it takes no new work and lets the
+    activities it runs finish (up to 25 s) before it exits 0.
+    """
     from pathlib import Path
 
     from click.core import ParameterSource
 
     from ringctl.providers.factory import check_kubeconfig, default_sandbox_state, make_providers
-    from ringctl.worker import ACTIVITY_THREADS, build_worker, ensure_search_attributes
+    from ringctl.worker import ACTIVITY_THREADS, build_worker, ensure_search_attributes, run_until_signalled
+    from ringctl.worker.telemetry import publish_release_states, worker_runtime
 
-    structured_logging()
+    structured_logging(default_level="INFO")  # a service: what it did, not only what went wrong
     from_flag = click.get_current_context().get_parameter_source("kubeconfig") is ParameterSource.COMMANDLINE
     if kubeconfig and (from_flag or deploy_target == "kubernetes"):
         check_kubeconfig(kubeconfig, "--kubeconfig" if from_flag else "KUBECONFIG")
@@ -76,11 +95,17 @@ def worker(
             deploy_target, metrics_source, kubeconfig=kubeconfig, sandbox_state=state, prometheus_url=prometheus_url
         )
         try:
-            client = await client_for(connection, actor, process=True)
+            runtime = worker_runtime(metrics_bind)
+            client = await client_for(connection, actor, runtime=runtime)
             await ensure_search_attributes(client)
-            click.echo(f"worker polling task queue {task_queue!r} ({deploy_target}, {metrics}{sandbox})", err=True)
             threads = activity_threads or ACTIVITY_THREADS
-            await build_worker(client, target, source, task_queue=task_queue, activity_threads=threads).run()
+            built = build_worker(client, target, source, task_queue=task_queue, activity_threads=threads)
+            await run_until_signalled(
+                built,
+                *([publish_release_states(client, runtime)] if metrics_bind else []),
+                health=(client, health_bind) if health_bind else None,
+                started=f"worker polling task queue {task_queue!r} ({deploy_target}, {metrics}{sandbox})",
+            )
         finally:
             close = getattr(source, "aclose", None)
             if close is not None:

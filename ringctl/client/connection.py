@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from temporalio.client import Client
 from temporalio.envconfig import ClientConfig, ClientConnectConfig
+from temporalio.runtime import Runtime
 from temporalio.service import RPCError, TLSConfig
 
 from ringctl.core.errors import UnavailableError
@@ -49,10 +50,12 @@ def connect_config(options: ConnectionOptions) -> ClientConnectConfig:
     return config
 
 
-async def connect(options: ConnectionOptions = ConnectionOptions(), identity: str | None = None) -> Client:
-    """A Temporal client using the pydantic data converter."""
+async def connect(
+    options: ConnectionOptions = ConnectionOptions(), identity: str | None = None, runtime: Runtime | None = None
+) -> Client:
+    """A Temporal client using the pydantic data converter (on ``runtime``: a worker's, with its telemetry)."""
     config = connect_config(options)
     try:
-        return await Client.connect(**config, data_converter=DATA_CONVERTER, identity=identity)
+        return await Client.connect(**config, data_converter=DATA_CONVERTER, identity=identity, runtime=runtime)
     except (RPCError, RuntimeError) as exc:
         raise UnavailableError(f"cannot connect to Temporal at {config['target_host']}: {exc}") from exc

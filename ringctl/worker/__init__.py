@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
+import contextlib
+import signal
+from collections.abc import Coroutine
 from datetime import timedelta
+from typing import Any
 
 import structlog
 from temporalio.api.enums.v1 import IndexedValueType
@@ -40,6 +45,10 @@ ACTIVITY_POLLERS = 100
 #: may take them. The SDK default (10 s) is how long a release stalls after its worker dies; a live but
 #: busy worker that misses this only costs a replay on the worker that takes the task instead.
 STICKY_QUEUE_TIMEOUT = timedelta(seconds=2)
+
+#: How long a stopping worker (SIGTERM: a rolling update) lets its running activities finish before it
+#: cancels them; below Kubernetes' default 30 s termination grace period.
+GRACEFUL_SHUTDOWN = timedelta(seconds=25)
 
 #: The workflow sandbox, passing through ``cryptography`` (used by approval validators to verify
 #: signatures: its native extension must be loaded once per process, never re-imported per sandbox) and
@@ -88,7 +97,42 @@ def build_worker(
         max_concurrent_activities=activity_threads,
         activity_task_poller_behavior=PollerBehaviorAutoscaling(minimum=1, maximum=activity_pollers, initial=5),
         sticky_queue_schedule_to_start_timeout=STICKY_QUEUE_TIMEOUT,
+        graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
     )
+
+
+async def run_until_signalled(
+    worker: Worker,
+    *background: Coroutine[Any, Any, None],
+    health: tuple[Client, str] | None = None,
+    started: str = "worker started",
+) -> None:
+    """Run ``worker`` (and ``background`` tasks, the health endpoint) until SIGTERM or SIGINT, then stop gracefully.
+
+    Stopping: no new tasks are polled, activities running get :data:`GRACEFUL_SHUTDOWN` to finish (their
+    results are recorded), then the rest are cancelled and retried by another worker (they heartbeat).
+    """
+    from ringctl.worker.telemetry import serve_health
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    server = await serve_health(*health) if health else None
+    tasks = [asyncio.create_task(coroutine) for coroutine in background]
+    try:
+        async with worker:
+            log.info(started)
+            await stop.wait()
+            log.info("stopping: no new work; activities in flight may finish", grace_seconds=GRACEFUL_SHUTDOWN.seconds)
+    finally:
+        for task in tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if server is not None:
+            server.close()
+    log.info("stopped")
 
 
 async def ensure_search_attributes(client: Client) -> None:

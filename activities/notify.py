@@ -25,7 +25,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -35,8 +37,8 @@ from pydantic import BaseModel, ConfigDict
 from temporalio import activity
 
 from ringctl.activities.boundary import translated
-from ringctl.core.errors import WebhookFailed, WebhookRejected, WebhookUnreachable
-from ringctl.core.notifications import NotificationEvent, Webhook
+from ringctl.core.errors import WebhookFailed, WebhookRejected, WebhookUnreachable, WebhookUnresolved
+from ringctl.core.notifications import NotificationEvent, Webhook, check_webhook_url
 
 log = structlog.get_logger(__name__)
 
@@ -168,7 +170,7 @@ class NotifyActivities:
         and :class:`WebhookUnreachable` for a timeout or a network error; (non-retryable)
         :class:`WebhookRejected` for any other 4xx.
         """
-        url = request.webhook.url
+        url = webhook_url(request.webhook)
         target = redact_url(url)
         _redactor.protect(url)
         bound = log.bind(
@@ -195,6 +197,31 @@ class NotifyActivities:
             raise WebhookRejected(message, status, excerpt)
         bound.warning("notify.failed", status=status, body=excerpt)
         raise WebhookFailed(message, status, excerpt, next_retry_delay=_retry_after(response))
+
+
+def webhook_url(webhook: Webhook) -> str:
+    """The webhook's URL: inline, or read now from the worker's environment or file it names.
+
+    Raises :class:`WebhookUnresolved` (this message is not retried; the next one reads it again)
+    naming the variable or file, never the URL.
+    """
+    label = f"webhook {webhook.name!r}" if webhook.name else "webhook"
+    if webhook.url is not None:
+        return webhook.url
+    if webhook.url_env is not None:
+        where, value = f"${webhook.url_env}", os.environ.get(webhook.url_env)
+        if value is None:
+            raise WebhookUnresolved(f"{label}: environment variable {webhook.url_env} is not set on this worker")
+    else:
+        where = str(webhook.url_file)
+        try:
+            value = Path(where).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise WebhookUnresolved(f"{label}: cannot read {where}: {getattr(exc, 'strerror', None) or exc}") from None
+    try:
+        return check_webhook_url(value.strip())
+    except ValueError as exc:
+        raise WebhookUnresolved(f"{label}: {where} {exc}") from None
 
 
 def _label(request: NotifyInput, target: str) -> str:

@@ -82,6 +82,10 @@ class WebhookRejected(ConfigError):
     """A notification webhook refused the POST with a 4xx (not 408/429); details: status, body excerpt."""
 
 
+class WebhookUnresolved(ConfigError):
+    """A webhook given by reference (``url_env``, ``url_file``) has no usable URL on this worker."""
+
+
 class WebhookFailed(TransientError):
     """A notification webhook answered 5xx, 408, 429 or 3xx; details: status, body excerpt."""
 

@@ -12,6 +12,7 @@ import logging
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 import pytest
@@ -24,7 +25,8 @@ from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.testing import ActivityEnvironment
 from temporalio.worker import Worker
 
-from ringctl.activities.notify import EMOJI, NotifyActivities, NotifyInput, build_payload, redact_url
+from ringctl.activities.notify import EMOJI, NotifyActivities, NotifyInput, build_payload, redact_url, webhook_url
+from ringctl.core.errors import WebhookUnresolved
 from ringctl.core.notifications import NotificationEvent, Notifications, Webhook, notifications_for
 from tests.support.prometheus_server import free_port
 from tests.support.webhook_receiver import WebhookReceiver
@@ -331,7 +333,10 @@ def test_bad_urls_are_errors_naming_the_field(url: str, message: str) -> None:
         ({"url": "https://a.example.com/x", "events": ["started", "exploded"]}, ("webhooks", 0, "events", 1)),
         ({"url": "https://a.example.com/x", "events": []}, ("webhooks", 0, "events")),
         ({"url": "https://a.example.com/x", "evnets": ["started"]}, ("webhooks", 0, "evnets")),
-        ({"events": ["started"]}, ("webhooks", 0, "url")),
+        ({"events": ["started"]}, ("webhooks", 0)),
+        ({"url": "https://a.example.com/x", "url_env": "HOOK"}, ("webhooks", 0)),
+        ({"url_env": "not a name"}, ("webhooks", 0, "url_env")),
+        ({"url_file": "relative/path"}, ("webhooks", 0, "url_file")),
     ],
 )
 def test_config_errors_name_the_field(webhook: dict[str, object], loc: tuple[object, ...]) -> None:
@@ -402,3 +407,36 @@ async def test_worker_does_not_retry_a_rejected_webhook(client: Client, receiver
     receiver.fail(404, "no_service")
     assert await run_on_worker(client, notice(receiver.url)) == "failed: WebhookRejected"
     assert [r.status for r in receiver.received] == [404]
+
+
+# --- webhook URLs by reference: resolved on the worker, never in a payload ---------------------------
+
+
+def test_a_webhook_by_reference_resolves_on_the_worker(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("RINGCTL_TEST_HOOK", "https://hooks.example.com/services/T0/B0/secret\n")
+    assert webhook_url(Webhook(url_env="RINGCTL_TEST_HOOK")) == "https://hooks.example.com/services/T0/B0/secret"
+    mounted = tmp_path / "slack"
+    mounted.write_text("https://hooks.example.com/services/T0/B0/filed\n", encoding="utf-8")
+    assert webhook_url(Webhook(url_file=str(mounted))) == "https://hooks.example.com/services/T0/B0/filed"
+
+
+@pytest.mark.parametrize(
+    ("webhook", "message"),
+    [
+        (
+            {"name": "r", "url_env": "RINGCTL_TEST_UNSET"},
+            "webhook 'r': environment variable RINGCTL_TEST_UNSET is not set on this worker",
+        ),
+        ({"url_file": "/nonexistent/slack"}, "webhook: cannot read /nonexistent/slack: No such file or directory"),
+        ({"url_env": "RINGCTL_TEST_BAD"}, "webhook: $RINGCTL_TEST_BAD must be an http or https URL (scheme 'ftp')"),
+    ],
+)
+def test_an_unresolvable_reference_is_not_retried_and_never_shows_the_value(
+    monkeypatch: pytest.MonkeyPatch, webhook: dict[str, str], message: str
+) -> None:
+    monkeypatch.delenv("RINGCTL_TEST_UNSET", raising=False)
+    monkeypatch.setenv("RINGCTL_TEST_BAD", "ftp://hooks.example.com/secret")
+    with pytest.raises(WebhookUnresolved) as info:
+        webhook_url(Webhook.model_validate(webhook))
+    assert str(info.value) == message and "secret" not in str(info.value)
+    assert info.value.non_retryable

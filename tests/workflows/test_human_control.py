@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -238,3 +239,32 @@ async def test_rollback_while_a_rollout_is_still_progressing(
     assert final.state is ReleaseState.ROLLED_BACK
     assert world.image("staging-1") == "sandbox/app:0"
     assert final.rings[1].regions[0].state.value == "pending", "the next ring never started"
+
+
+async def test_webhooks_given_by_reference_are_posted_and_never_in_the_history(
+    client: Client, task_queue: str, world: SandboxWorld, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Webhook URLs are secrets: by ``url_env``/``url_file`` only the reference travels; the worker reads it."""
+    with WebhookReceiver() as by_env, WebhookReceiver() as by_file:
+        monkeypatch.setenv("RINGCTL_RELEASES_WEBHOOK", by_env.url)
+        mounted = tmp_path / "ends-webhook"
+        mounted.write_text(by_file.url + "\n", encoding="utf-8")
+        notifications = {
+            "webhooks": [
+                {"name": "releases", "url_env": "RINGCTL_RELEASES_WEBHOOK", "events": ["started", "completed"]},
+                {"name": "ends", "url_file": str(mounted), "events": ["completed"]},
+            ]
+        }
+        async with sandbox_worker(client, task_queue, world):
+            handle = await start(
+                client, task_queue, rings=[ring("canary", region("canary-1"))], notifications=notifications
+            )
+            final = await handle.result()
+        assert [b["ringctl"]["event"] for b in by_env.wait_for(2)] == ["started", "completed"]
+        assert [b["ringctl"]["event"] for b in by_file.wait_for(1)] == ["completed"]
+        # every byte of every event, payloads as they are stored (the JSON form would base64 them)
+        history = b"".join(e.SerializeToString() for e in (await handle.fetch_history()).events)
+    assert final.state is ReleaseState.COMPLETED
+    for secret in (by_env.path, by_file.path):
+        assert secret.encode() not in history
+    assert b"RINGCTL_RELEASES_WEBHOOK" in history  # the reference is what travels

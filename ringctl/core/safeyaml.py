@@ -157,6 +157,11 @@ def load_yaml(text: str) -> Any:
     loader = _Loader(text)
     try:
         return loader.get_single_data()
+    except yaml.MarkedYAMLError as exc:
+        if "maximum nesting depth" not in str(exc.problem):
+            raise
+        # libyaml (PyYAML 6.0.4+) may stop a deep flow before the composer sees it: one message either way.
+        raise ComposerError(None, None, f"nested more than {MAX_DEPTH} levels deep", exc.problem_mark) from None
     finally:
         loader.dispose()
 

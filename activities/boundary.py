@@ -43,6 +43,8 @@ def _translating() -> Iterator[None]:
 
 def _count_failure(exc: BaseException) -> None:
     """``ringctl_activity_failures_total{activity, error}``: one failed attempt (the worker's metrics)."""
+    if not activity.in_activity():
+        return  # called directly (tests), not by a worker
     info = activity.info()
     activity.metric_meter().create_counter(
         "ringctl_activity_failures", "activity attempts that failed, by activity and error type"

@@ -40,6 +40,7 @@ for _command in (
     inspect_commands.history,
     inspect_commands.list_command,
     process_commands.worker,
+    process_commands.setup,
     process_commands.demo,
 ):
     cli.add_command(_command)

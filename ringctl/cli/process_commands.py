@@ -18,7 +18,9 @@ if TYPE_CHECKING:
 @click.option("--deploy-target", type=click.Choice(["kubernetes", "sandbox"]), default="kubernetes", show_default=True)
 @click.option("--metrics-source", type=click.Choice(["prometheus", "sandbox"]), default="prometheus", show_default=True)
 @click.option("--kubeconfig", envvar="KUBECONFIG", help="Kubeconfig with one context per region [KUBECONFIG].")
-@click.option("--task-queue", default=TASK_QUEUE, show_default=True)
+@click.option(
+    "--task-queue", envvar="RINGCTL_TASK_QUEUE", default=TASK_QUEUE, show_default=True, help="[RINGCTL_TASK_QUEUE]"
+)
 @click.option(
     "--activity-threads",
     type=click.IntRange(min=1),
@@ -112,6 +114,32 @@ def worker(
                 await close()  # the Prometheus source's HTTP clients
 
     run(go())
+
+
+@click.command()
+@connection_options
+def setup(connection: ConnectionOptions, actor: str) -> None:
+    """Register ringctl's search attributes in the Temporal namespace (once; safe to repeat)."""
+    from temporalio.service import RPCError
+
+    from ringctl.core.errors import RingctlError
+    from ringctl.core.searchattributes import SEARCH_ATTRIBUTES
+    from ringctl.worker import register_search_attributes
+
+    async def go() -> list[str]:
+        client = await client_for(connection, actor)
+        try:
+            return await register_search_attributes(client)
+        except RPCError as exc:
+            names = " ".join(f"{key.name}=Keyword" for key in SEARCH_ATTRIBUTES)
+            raise RingctlError(
+                f"cannot register search attributes in namespace {client.namespace!r}: {exc.message}; "
+                f"an operator can (temporal operator search-attribute create, or on Temporal Cloud: "
+                f"tcld namespace search-attributes add) with {names}"
+            ) from None
+
+    added = run(go())
+    click.echo(f"registered {', '.join(added)}" if added else "search attributes already registered")
 
 
 @click.command()

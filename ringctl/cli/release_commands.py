@@ -24,7 +24,7 @@ def release() -> None:
 @click.option("--version", "version", required=True, help="Version to release.")
 @click.option("--image", help="Image to deploy (default: <service image>:<version>).")
 @click.option("--plan", "plan_file", default=DEFAULT_PLAN, show_default=True, help="Plan file.")
-@click.option("--task-queue", default=TASK_QUEUE, show_default=True, hidden=True)
+@click.option("--task-queue", envvar="RINGCTL_TASK_QUEUE", default=TASK_QUEUE, show_default=True, hidden=True)
 @click.option("--wait", is_flag=True, help="Wait for the end; exit 0 only if the release completed.")
 @click.option(
     "--speed",

@@ -135,26 +135,29 @@ async def run_until_signalled(
     log.info("stopped")
 
 
-async def ensure_search_attributes(client: Client) -> None:
-    """Register ringctl's search attributes in the client's namespace if they are missing.
+async def register_search_attributes(client: Client) -> list[str]:
+    """Register those of ringctl's search attributes the client's namespace lacks; their names (idempotent).
 
-    Servers that refuse (Temporal Cloud registers them through its own API) are
-    logged and left alone.
+    Raises Temporal's ``RPCError`` when the server refuses (Temporal Cloud registers them through its own API).
     """
     namespace = client.namespace
-    try:
-        existing = await client.operator_service.list_search_attributes(
-            ListSearchAttributesRequest(namespace=namespace)
+    existing = await client.operator_service.list_search_attributes(ListSearchAttributesRequest(namespace=namespace))
+    missing = {
+        key.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD
+        for key in SEARCH_ATTRIBUTES
+        if key.name not in existing.custom_attributes
+    }
+    if missing:
+        await client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(search_attributes=missing, namespace=namespace)
         )
-        missing = {
-            key.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD
-            for key in SEARCH_ATTRIBUTES
-            if key.name not in existing.custom_attributes
-        }
-        if missing:
-            await client.operator_service.add_search_attributes(
-                AddSearchAttributesRequest(search_attributes=missing, namespace=namespace)
-            )
-            log.info("registered search attributes", names=sorted(missing))
+    return sorted(missing)
+
+
+async def ensure_search_attributes(client: Client) -> None:
+    """:func:`register_search_attributes`, as a worker starts: a refusal is logged and left alone."""
+    try:
+        if names := await register_search_attributes(client):
+            log.info("registered search attributes", names=names)
     except RPCError as exc:
-        log.warning("cannot register search attributes; register them yourself", error=exc.message)
+        log.warning("cannot register search attributes; register them yourself (ringctl setup)", error=exc.message)

@@ -69,3 +69,9 @@ def start_testenv(regions: list[str]) -> dict:
 def stop_testenv() -> None:
     """Delete the cluster and kill its processes."""
     _run(["stop", *_common_args()], timeout=300)
+
+
+def kubectl_binary() -> str:
+    """The ``kubectl`` built (and cached) with the control plane."""
+    out = _run(["build"], timeout=float(os.environ.get("RINGCTL_TESTENV_BUILD_TIMEOUT", "3600")))
+    return str(json.loads(out.strip().splitlines()[-1])["binaries"]["kubectl"])

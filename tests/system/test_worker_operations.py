@@ -8,6 +8,7 @@ import asyncio
 import json
 import signal
 import socket
+import subprocess
 
 import httpx
 from temporalio.api.enums.v1 import EventType
@@ -102,3 +103,34 @@ def test_sigterm_lets_the_running_deploy_finish_and_another_worker_carries_on(st
     status = stack.cli.wait_state(release, "awaiting_approval", timeout=120)
     deploys = [e for e in status["events"] if e["action"] == "deploy" and e["region"] == "staging-us-east-1"]
     assert len(deploys) == 1, deploys
+
+
+def test_setup_registers_the_search_attributes_once_and_says_so(stack: Stack) -> None:
+    """A namespace without ringctl's search attributes: `ringctl setup` adds them; again, it says they are there."""
+    from ringctl.core.binaries import find_binary
+    from tests.support.cli_runs import ringctl
+
+    namespace = f"setup-{stack.task_queue[-8:]}"
+    created = subprocess.run(
+        [find_binary("temporal"), "operator", "namespace", "create", "--namespace", namespace]
+        + ["--address", stack.server.address],
+        capture_output=True,
+        text=True,
+    )
+    assert created.returncode == 0, created.stderr
+    env = {"TEMPORAL_ADDRESS": stack.server.address, "TEMPORAL_NAMESPACE": namespace}
+    runs = []  # a new namespace can take a few seconds to reach the frontend's cache
+
+    def setup_once() -> bool:
+        runs.append(ringctl("setup", env=env))
+        return runs[-1].returncode == 0 or "not found" not in runs[-1].stderr
+
+    wait_until(setup_once, 30, "the new namespace", every=1)
+    first = runs[-1]
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.startswith("registered Ringctl"), first.stdout
+    again = ringctl("setup", env=env)
+    assert (again.returncode, again.stdout.strip()) == (0, "search attributes already registered")
+    missing = ringctl("setup", env={**env, "TEMPORAL_NAMESPACE": "no-such-namespace"})
+    assert missing.returncode == 1 and missing.stderr.startswith("error: cannot register search attributes"), missing
+    assert len(missing.stderr.strip().splitlines()) == 1

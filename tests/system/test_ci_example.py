@@ -1,0 +1,65 @@
+"""deploy/ci/release.sh, the shell part of the GitHub Actions and GitLab CI examples, against the test bed:
+a Temporal server, a `ringctl worker` process, and the script as a pipeline runs it.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import yaml
+
+from ringctl.providers.sandbox import ANY_VERSION, Scenario, write_scenario
+from tests.support.cli_runs import RINGCTL
+from tests.support.plans import plan_data
+from tests.support.stack import Stack
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / "deploy" / "ci" / "release.sh"
+
+
+def pipeline(stack: Stack, plan: Path, version: str) -> subprocess.CompletedProcess[str]:
+    """Run the script as a CI job would: its variables set, ringctl on the PATH."""
+    env = {
+        **os.environ,
+        "PATH": f"{Path(RINGCTL).parent}:{os.environ['PATH']}",
+        "SERVICE": "checkout",
+        "VERSION": version,
+        "RINGCTL_PLAN": str(plan),
+        "RINGCTL_ACTOR": "ci:shop/checkout",
+        "TEMPORAL_ADDRESS": stack.server.address,
+        "RINGCTL_TASK_QUEUE": stack.task_queue,
+    }
+    return subprocess.run(["sh", str(SCRIPT)], env=env, capture_output=True, text=True, timeout=180, cwd=ROOT)
+
+
+def _plan(tmp_path: Path) -> Path:
+    data = plan_data()
+    data["rings"] = data["rings"][:-1]  # no guarded ring: nothing for a human to approve in this pipeline
+    path = tmp_path / "rings.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    return path
+
+
+def test_the_pipeline_releases_and_exits_0_when_the_release_completes(stack: Stack, tmp_path: Path) -> None:
+    stack.worker()
+    done = pipeline(stack, _plan(tmp_path), "11.0.0")
+    assert done.returncode == 0, done.stderr
+    assert "ringctl: checkout@11.0.0 completed" in done.stdout
+
+
+def test_the_pipeline_exits_3_when_the_release_rolls_back(stack: Stack, tmp_path: Path) -> None:
+    write_scenario(stack.state_dir, Scenario(bad_gates={"canary-1": {ANY_VERSION}}))
+    stack.worker()
+    done = pipeline(stack, _plan(tmp_path), "11.1.0")
+    assert done.returncode == 3, done.stderr
+    assert "did not complete; ringctl status checkout@11.1.0 says why" in done.stderr
+
+
+def test_the_pipeline_exits_1_and_starts_nothing_on_a_bad_plan(stack: Stack, tmp_path: Path) -> None:
+    bad = tmp_path / "rings.yaml"
+    bad.write_text("services: []\n", encoding="utf-8")
+    done = pipeline(stack, bad, "11.2.0")
+    assert done.returncode == 1, done.stderr
+    assert "rings.yaml" in done.stderr and "Traceback" not in done.stderr

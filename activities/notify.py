@@ -91,6 +91,7 @@ class NotifyInput(BaseModel):
     text: str
     at: datetime
     actor: str | None
+    metadata: dict[str, str] = {}
 
 
 def redact_url(url: str) -> str:
@@ -116,6 +117,7 @@ def build_payload(request: NotifyInput) -> dict[str, Any]:
         context.append(f"ring `{_slack_escape(request.ring)}`")
     if request.actor is not None:
         context.append(f"by {_slack_escape(request.actor)}")
+    context += [f"{key} {_slack_escape(value)}" for key, value in request.metadata.items()]
     context.append(at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"))
     return {
         "text": headline,
@@ -132,6 +134,7 @@ def build_payload(request: NotifyInput) -> dict[str, Any]:
             "at": at.isoformat(),
             "actor": request.actor,
             "text": request.text,
+            "metadata": request.metadata,
         },
     }
 

@@ -101,6 +101,9 @@ class ReleaseInput(Message):
     continued: Continued | None = Field(
         default=None, description="set when a run continues the release as new: where it picks up"
     )
+    metadata: dict[str, str] = Field(
+        default_factory=dict, description="what the pipeline knows of the build: commit, build_url, change"
+    )
 
 
 class Event(Message):
@@ -180,6 +183,7 @@ class ReleaseStatus(BaseModel):
     events: list[Event] = Field(default_factory=list)
     undo_records: list[UndoRecord] = Field(default_factory=list)
     rollback_until: datetime | None = Field(default=None, description="a completed release can be rolled back until")
+    metadata: dict[str, str] = Field(default_factory=dict, description="release start's commit, build_url, change")
 
 
 class PastRelease(Message):

@@ -57,6 +57,7 @@ class Outbox:
                     text=text,
                     at=workflow.now(),
                     actor=None,
+                    metadata=self._request.metadata,
                 )
             )
             if index not in self._deliveries:

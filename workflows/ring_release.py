@@ -66,6 +66,8 @@ class RingRelease:
         detail = f"{request.service} {request.version} ({request.image})"
         if request.speed != 1:
             detail += f"; waits shortened by release start --speed {request.speed:g}"
+        if request.metadata:
+            detail += "; " + ", ".join(f"{key} {value}" for key, value in request.metadata.items())
         if request.continued is None:
             release.event(request.started_by, "start", detail=detail)
             release.notify(NotificationEvent.STARTED, f"{request.release_id} started by {request.started_by}")

@@ -81,6 +81,7 @@ class Release:
                 started_by=request.started_by,
                 started_at=now,
                 updated_at=now,
+                metadata=request.metadata,
                 rings=[
                     RingStatus(
                         name=ring.name,

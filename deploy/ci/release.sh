@@ -6,6 +6,8 @@
 #   RINGCTL_ACTOR             who the audit log names (e.g. ci:<repository>)
 #   TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_TLS_CLIENT_CERT_PATH, ... or TEMPORAL_API_KEY
 #   RINGCTL_WAIT=no           start and return at once (a later job can `ringctl status` it)
+#   RINGCTL_COMMIT, RINGCTL_BUILD_URL, RINGCTL_CHANGE
+#                             recorded with the release; status, history and notifications show them
 #
 # Exit codes (ringctl's): 0 completed; 1 refused (bad plan or input: nothing started); 3 ended
 # without completing (rolled back, aborted, failed: see `ringctl status`); 4 Temporal or no worker
@@ -19,8 +21,12 @@ plan="${RINGCTL_PLAN:-rings.yaml}"
 ringctl validate "$plan"
 wait_flag="--wait"
 [ "${RINGCTL_WAIT:-yes}" = "no" ] && wait_flag=""
+set --
+[ -n "${RINGCTL_COMMIT:-}" ] && set -- "$@" --commit "$RINGCTL_COMMIT"
+[ -n "${RINGCTL_BUILD_URL:-}" ] && set -- "$@" --build-url "$RINGCTL_BUILD_URL"
+[ -n "${RINGCTL_CHANGE:-}" ] && set -- "$@" --change "$RINGCTL_CHANGE"
 set +e
-ringctl release start --service "$SERVICE" --version "$VERSION" --plan "$plan" $wait_flag
+ringctl release start --service "$SERVICE" --version "$VERSION" --plan "$plan" $wait_flag "$@"
 code=$?
 set -e
 case "$code" in

@@ -76,6 +76,21 @@ def connection_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+#: The longest release metadata value (``--commit``, ``--build-url``, ``--change``).
+METADATA_LIMIT = 200
+
+
+def metadata_value(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """Release metadata callback: one printable line of at most :data:`METADATA_LIMIT` characters."""
+    if value is None:
+        return None
+    if not value.strip() or len(value) > METADATA_LIMIT or not value.isprintable():
+        raise click.BadParameter(
+            f"must be one printable line of 1 to {METADATA_LIMIT} characters", ctx=ctx, param=param
+        )
+    return value.strip()
+
+
 def nonblank_reason(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     """``--reason`` callback: a given reason must say something (it is recorded in the audit log)."""
     if value is not None and not value.strip():

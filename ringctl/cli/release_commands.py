@@ -7,7 +7,15 @@ from typing import TYPE_CHECKING
 
 import click
 
-from ringctl.cli.options import EXIT_NOT_COMPLETED, SPEED, client_for, connection_options, echo_result, run
+from ringctl.cli.options import (
+    EXIT_NOT_COMPLETED,
+    SPEED,
+    client_for,
+    connection_options,
+    echo_result,
+    metadata_value,
+    run,
+)
 from ringctl.core.constants import DEFAULT_PLAN, HISTORY_EVENTS, MIN_HISTORY_EVENTS, TASK_QUEUE
 
 if TYPE_CHECKING:
@@ -40,6 +48,9 @@ def release() -> None:
     help=f"Continue the release's workflow as a new run past N history events (default {HISTORY_EVENTS}; "
     "for a Temporal server with lower limits, or to see the boundary in a short release).",
 )
+@click.option("--commit", callback=metadata_value, help="The commit released (recorded, shown by status and history).")
+@click.option("--build-url", callback=metadata_value, help="The pipeline run that built it (recorded).")
+@click.option("--change", callback=metadata_value, help="The change ticket that approves it (recorded).")
 @connection_options
 def release_start(
     service: str,
@@ -50,6 +61,9 @@ def release_start(
     wait: bool,
     speed: float,
     history_limit: int | None,
+    commit: str | None,
+    build_url: str | None,
+    change: str | None,
     connection: ConnectionOptions,
     actor: str,
 ) -> None:
@@ -76,6 +90,11 @@ def release_start(
             task_queue=task_queue,
             speed=speed,
             history_limit=history_limit,
+            metadata={
+                key: value
+                for key, value in (("commit", commit), ("build_url", build_url), ("change", change))
+                if value is not None
+            },
         )
         release_id = release_id_for(service, version)
         click.echo(release_id)

@@ -28,6 +28,8 @@ def render_status(status: ReleaseStatus, events: int = 10, queries: bool = True)
     ]
     if status.reason:
         lines.append(f"reason   {status.reason}")
+    if status.metadata:
+        lines.append("build    " + "   ".join(f"{key} {value}" for key, value in status.metadata.items()))
     lines += ["", f"{'RING':<12} {'REGION':<18} {'STATE':<18} {'SINCE':<19}  MESSAGE"]
     for ring in status.rings:
         approval = ""

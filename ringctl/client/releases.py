@@ -82,6 +82,7 @@ async def start_release(
     task_queue: str = TASK_QUEUE,
     speed: float = 1.0,
     history_limit: int | None = None,
+    metadata: dict[str, str] | None = None,
 ) -> WorkflowHandle[Any, ReleaseStatus]:
     """Start a release; refuse when the service is unknown or already has one in flight.
 
@@ -107,6 +108,7 @@ async def start_release(
         started_by=started_by,
         speed=speed,
         history_limit=history_limit,
+        metadata=metadata or {},
     )
     try:
         return await client.start_workflow(

@@ -105,6 +105,7 @@ async def test_posts_slack_json_with_a_ringctl_object(receiver: WebhookReceiver,
             "at": "2024-05-06T07:08:09+00:00",
             "actor": "ci-pipeline",
             "text": "checkout@1.4.2 started by ci-pipeline",
+            "metadata": {},
         },
     }
 
@@ -440,3 +441,21 @@ def test_an_unresolvable_reference_is_not_retried_and_never_shows_the_value(
         webhook_url(Webhook.model_validate(webhook))
     assert str(info.value) == message and "secret" not in str(info.value)
     assert info.value.non_retryable
+
+
+def test_release_metadata_travels_in_every_notification() -> None:
+    request = NotifyInput(
+        webhook=Webhook(url="https://hooks.example.com/x"),
+        event=NotificationEvent.STARTED,
+        release_id="checkout@1.0.0",
+        service="checkout",
+        version="1.0.0",
+        ring=None,
+        text="checkout@1.0.0 started by ci",
+        at=datetime(2026, 12, 3, tzinfo=UTC),
+        actor=None,
+        metadata={"commit": "3f2a9c1d", "change": "CHG-1234"},
+    )
+    payload = build_payload(request)
+    assert payload["ringctl"]["metadata"] == {"commit": "3f2a9c1d", "change": "CHG-1234"}
+    assert "commit 3f2a9c1d" in payload["blocks"][1]["elements"][0]["text"]

@@ -11,7 +11,7 @@ from pathlib import Path
 import yaml
 
 from ringctl.providers.sandbox import ANY_VERSION, Scenario, write_scenario
-from tests.support.cli_runs import RINGCTL
+from tests.support.cli_runs import RINGCTL, ringctl
 from tests.support.plans import plan_data
 from tests.support.stack import Stack
 
@@ -30,6 +30,9 @@ def pipeline(stack: Stack, plan: Path, version: str) -> subprocess.CompletedProc
         "RINGCTL_ACTOR": "ci:shop/checkout",
         "TEMPORAL_ADDRESS": stack.server.address,
         "RINGCTL_TASK_QUEUE": stack.task_queue,
+        "RINGCTL_COMMIT": "3f2a9c1d",
+        "RINGCTL_BUILD_URL": "https://ci.example.com/shop/checkout/-/pipelines/42",
+        "RINGCTL_CHANGE": "CHG-1234",
     }
     return subprocess.run(["sh", str(SCRIPT)], env=env, capture_output=True, text=True, timeout=180, cwd=ROOT)
 
@@ -47,6 +50,21 @@ def test_the_pipeline_releases_and_exits_0_when_the_release_completes(stack: Sta
     done = pipeline(stack, _plan(tmp_path), "11.0.0")
     assert done.returncode == 0, done.stderr
     assert "ringctl: checkout@11.0.0 completed" in done.stdout
+    status = stack.cli.status("checkout@11.0.0")
+    assert status is not None
+    assert status["metadata"] == {
+        "commit": "3f2a9c1d",
+        "build_url": "https://ci.example.com/shop/checkout/-/pipelines/42",
+        "change": "CHG-1234",
+    }
+    start = stack.cli.events(status, "start")[0]
+    assert (
+        start["actor"] == "ci:shop/checkout"
+        and "commit 3f2a9c1d" in start["detail"]
+        and "change CHG-1234" in start["detail"]
+    )
+    shown = ringctl("status", "checkout@11.0.0", env={"TEMPORAL_ADDRESS": stack.server.address})
+    assert "commit 3f2a9c1d" in shown.stdout and "change CHG-1234" in shown.stdout
 
 
 def test_the_pipeline_exits_3_when_the_release_rolls_back(stack: Stack, tmp_path: Path) -> None:
@@ -63,3 +81,11 @@ def test_the_pipeline_exits_1_and_starts_nothing_on_a_bad_plan(stack: Stack, tmp
     done = pipeline(stack, bad, "11.2.0")
     assert done.returncode == 1, done.stderr
     assert "rings.yaml" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_release_metadata_that_is_not_one_short_line_is_a_usage_error(stack: Stack) -> None:
+    bad = ringctl(
+        "release", "start", "--service", "checkout", "--version", "11.3.0", "--commit", "a\nb",
+        env={"TEMPORAL_ADDRESS": stack.server.address},
+    )  # fmt: skip
+    assert bad.returncode == 2 and "--commit" in bad.stderr and "one printable line" in bad.stderr, bad.stderr

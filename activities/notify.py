@@ -176,13 +176,7 @@ class NotifyActivities:
         url = webhook_url(request.webhook)
         target = redact_url(url)
         _redactor.protect(url)
-        bound = log.bind(
-            release_id=request.release_id,
-            event=str(request.event),
-            ring=request.ring,
-            webhook=request.webhook.name,
-            target=target,
-        )
+        bound = log.bind(event=str(request.event), webhook=request.webhook.name, target=target)
         try:
             response = await self._http().post(url, json=build_payload(request))
         except httpx.HTTPError as exc:

@@ -96,8 +96,6 @@ class RegionActivities:
         undo = _heartbeating(lambda: self._target.deploy(request), request.target.region)
         log.info(
             "deployed",
-            release_id=request.release_id,
-            region=request.target.region,
             image=request.image,
             previous_image=undo.previous_image,
             changed=undo.changed,
@@ -137,8 +135,6 @@ class RegionActivities:
         result = _heartbeating(lambda: self._target.rollback(request.undo), request.undo.target.region)
         log.info(
             "rolled back",
-            release_id=request.undo.release_id,
-            region=result.region,
             image=result.image,
             changed=result.changed,
         )

@@ -25,6 +25,7 @@ from ringctl.activities.schedule import check_window
 from ringctl.core.constants import TASK_QUEUE
 from ringctl.core.searchattributes import SEARCH_ATTRIBUTES
 from ringctl.providers.interfaces import DeployTarget, MetricsSource
+from ringctl.worker.logcontext import LogContextInterceptor
 from ringctl.workflows.ring_release import RingRelease
 
 log = structlog.get_logger(__name__)
@@ -98,6 +99,7 @@ def build_worker(
         activity_task_poller_behavior=PollerBehaviorAutoscaling(minimum=1, maximum=activity_pollers, initial=5),
         sticky_queue_schedule_to_start_timeout=STICKY_QUEUE_TIMEOUT,
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
+        interceptors=[LogContextInterceptor()],
     )
 
 

@@ -9,6 +9,7 @@ import json
 import signal
 import socket
 import subprocess
+from typing import Any
 
 import httpx
 from temporalio.api.enums.v1 import EventType
@@ -54,15 +55,19 @@ def test_prometheus_scrapes_the_workers_and_ringctls_metrics_and_probes_answer(s
         assert _prometheus_value(prometheus, 'count({__name__=~"temporal_.+"})')  # the SDK's own series
     finally:
         prometheus.stop()
-    _one_json_format(stack.workers[0].log())
+    lines = _one_json_format(stack.workers[0].log())
+    deployed = next(line for line in lines if line.get("event") == "deployed")
+    assert deployed["release_id"] == "checkout@2.3.0" and deployed["service"] == "checkout"
+    assert deployed["activity"] == "deploy" and deployed["attempt"] == 1 and deployed["region"]
 
 
-def _one_json_format(log: str) -> None:
+def _one_json_format(log: str) -> list[dict[str, Any]]:
     """Every line the worker wrote to its (non-terminal) stderr is a JSON object: ringctl's, the SDK's Python
-    side and its core's forwarded lines alike; no colour codes."""
+    side and its core's forwarded lines alike; no colour codes. The lines, parsed."""
     assert "\x1b" not in log
-    for line in log.splitlines():
-        assert isinstance(json.loads(line), dict), line
+    lines = [json.loads(line) for line in log.splitlines()]
+    assert all(isinstance(line, dict) for line in lines)
+    return lines
 
 
 async def _completed_by(address: str, activity: str) -> set[str]:

@@ -71,3 +71,4 @@ def world() -> SandboxWorld:
 
 from tests.support.kube_cluster import kube  # noqa: E402, F401  (the session fixture)
 from tests.support.metrics_bed import metrics_bed  # noqa: E402, F401  (the session fixture)
+from tests.support.tls_proxy import mtls_proxy  # noqa: E402, F401  (nginx with mTLS in front of Temporal)

@@ -11,7 +11,6 @@ import os
 import re
 import signal
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,12 +19,10 @@ import pytest
 import yaml
 
 from tests.support.cli_runs import RINGCTL
-from tests.support.components import require
 from tests.support.kube_testenv import kubectl_binary
 from tests.support.polling import wait_until
-from tests.support.processes import TemporalServer
 from tests.support.prometheus_server import free_port
-from tests.support.tls_proxy import MtlsProxy, find_nginx
+from tests.support.tls_proxy import MtlsProxy
 
 ROOT = Path(__file__).resolve().parents[2]
 OVERLAY = ROOT / "deploy" / "worker" / "overlays" / "example"
@@ -97,23 +94,15 @@ def test_the_worker_runs_restricted_with_probes_on_its_health_endpoint(rendered:
     assert not [o for o in rendered if o["kind"] in ("Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding")]
 
 
-@pytest.fixture
-def proxy(temporal_server: TemporalServer, tmp_path: Path) -> Iterator[MtlsProxy]:
-    require(find_nginx() is not None, "nginx not found (apt-get install nginx-light)")
-    started = MtlsProxy(temporal_server.address, tmp_path / "proxy").start()
-    yield started
-    started.stop()
-
-
 def test_the_worker_starts_with_exactly_the_deployments_arguments_and_environment(
-    rendered: list[dict[str, Any]], kube: dict[str, Any], proxy: MtlsProxy, tmp_path: Path
+    rendered: list[dict[str, Any]], kube: dict[str, Any], mtls_proxy: MtlsProxy, tmp_path: Path
 ) -> None:
     """Mount paths under /etc/ringctl/ are mapped into a temporary directory; everything else is as rendered."""
     etc = tmp_path / "etc-ringctl"
     mounts = {"kubeconfig/config": Path(kube["kubeconfig"])}
     for name in ("tls.crt", "tls.key", "ca.crt"):
         source = {"tls.crt": "client.crt", "tls.key": "client.key", "ca.crt": "ca.crt"}[name]
-        mounts[f"temporal-tls/{name}"] = proxy.certificates.path(source)
+        mounts[f"temporal-tls/{name}"] = mtls_proxy.certificates.path(source)
     for relative, source in mounts.items():
         (etc / relative).parent.mkdir(parents=True, exist_ok=True)
         (etc / relative).write_bytes(source.read_bytes())
@@ -125,7 +114,7 @@ def test_the_worker_starts_with_exactly_the_deployments_arguments_and_environmen
     config = {o["metadata"]["name"]: o for o in rendered if o["kind"] == "ConfigMap"}
     [temporal] = [c for name, c in config.items() if name.startswith("ringctl-temporal")]
     env = {e["name"]: mapped(e["value"]) for e in container["env"]} | temporal["data"]
-    env["TEMPORAL_ADDRESS"] = proxy.address  # the one value that must point at this test's Temporal
+    env["TEMPORAL_ADDRESS"] = mtls_proxy.address  # the one value that must point at this test's Temporal
     env["TEMPORAL_NAMESPACE"] = "default"
     health, metrics = free_port(), free_port()
     args = [

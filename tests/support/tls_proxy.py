@@ -13,16 +13,20 @@ import ipaddress
 import shutil
 import signal
 import subprocess
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from tests.support.components import require
 from tests.support.polling import wait_until
+from tests.support.processes import TemporalServer
 from tests.support.prometheus_server import free_port
 
 SERVER_NAME = "temporal.example.com"
@@ -179,3 +183,12 @@ http {{
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+
+
+@pytest.fixture
+def mtls_proxy(temporal_server: TemporalServer, tmp_path: Path) -> Iterator[MtlsProxy]:
+    """nginx verifying client certificates in front of the session's Temporal server, for one test."""
+    require(find_nginx() is not None, "nginx not found (apt-get install nginx-light)")
+    started = MtlsProxy(temporal_server.address, tmp_path / "proxy").start()
+    yield started
+    started.stop()

@@ -8,24 +8,13 @@ from __future__ import annotations
 import os
 import subprocess
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.support.cli_runs import RINGCTL, ringctl
-from tests.support.components import require
 from tests.support.polling import wait_until
-from tests.support.processes import TemporalServer
-from tests.support.tls_proxy import SERVER_NAME, MtlsProxy, find_nginx
-
-
-@pytest.fixture
-def proxy(temporal_server: TemporalServer, tmp_path: Path) -> Iterator[MtlsProxy]:
-    require(find_nginx() is not None, "nginx not found (apt-get install nginx-light)")
-    started = MtlsProxy(temporal_server.address, tmp_path / "proxy").start()
-    yield started
-    started.stop()
+from tests.support.tls_proxy import SERVER_NAME, MtlsProxy
 
 
 def tls_env(proxy: MtlsProxy, certificate: str | None = "client") -> dict[str, str]:
@@ -42,8 +31,8 @@ def tls_env(proxy: MtlsProxy, certificate: str | None = "client") -> dict[str, s
     return env
 
 
-def test_worker_and_cli_run_a_release_over_mutual_tls(proxy: MtlsProxy, tmp_path: Path) -> None:
-    env = tls_env(proxy)
+def test_worker_and_cli_run_a_release_over_mutual_tls(mtls_proxy: MtlsProxy, tmp_path: Path) -> None:
+    env = tls_env(mtls_proxy)
     queue = f"mtls-{uuid.uuid4()}"
     log = tmp_path / "worker.log"
     with open(log, "ab") as out:
@@ -70,7 +59,7 @@ def test_worker_and_cli_run_a_release_over_mutual_tls(proxy: MtlsProxy, tmp_path
             90,
             "the release to reach Japan over mTLS",
         )
-        assert "handshake" not in (proxy.directory / "error.log").read_text()
+        assert "handshake" not in (mtls_proxy.directory / "error.log").read_text()
     finally:
         worker.terminate()
         worker.wait(30)
@@ -78,8 +67,10 @@ def test_worker_and_cli_run_a_release_over_mutual_tls(proxy: MtlsProxy, tmp_path
 
 
 @pytest.mark.parametrize("certificate", [None, "stranger"], ids=["no-client-certificate", "certificate-of-another-ca"])
-def test_a_client_the_server_does_not_trust_is_refused_in_one_line(proxy: MtlsProxy, certificate: str | None) -> None:
-    refused = ringctl("status", "checkout", env=tls_env(proxy, certificate), timeout=60)
+def test_a_client_the_server_does_not_trust_is_refused_in_one_line(
+    mtls_proxy: MtlsProxy, certificate: str | None
+) -> None:
+    refused = ringctl("status", "checkout", env=tls_env(mtls_proxy, certificate), timeout=60)
     assert refused.returncode == 4, refused.stderr
     assert "Traceback" not in refused.stderr and len(refused.stderr.strip().splitlines()) == 1, refused.stderr
-    assert proxy.address in refused.stderr or "Temporal" in refused.stderr, refused.stderr
+    assert mtls_proxy.address in refused.stderr or "Temporal" in refused.stderr, refused.stderr

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from ringctl.client.releases import workflow_id_for
+from ringctl.core.binaries import find_binary
 from tests.support.cli_runs import RINGCTL, ringctl
 from tests.support.polling import wait_until
 from tests.support.tls_proxy import SERVER_NAME, MtlsProxy
@@ -63,7 +65,12 @@ def test_worker_and_cli_run_a_release_over_mutual_tls(mtls_proxy: MtlsProxy, tmp
     finally:
         worker.terminate()
         worker.wait(30)
-        ringctl("abort", "checkout@8.0.0", "--reason", "test done", env=env)
+        # the session's server is shared: leave no checkout release running for the next test (one per service)
+        subprocess.run(
+            [find_binary("temporal"), "workflow", "terminate", "--workflow-id", workflow_id_for("checkout")]
+            + ["--address", mtls_proxy.upstream, "--reason", "test cleanup"],
+            capture_output=True,
+        )
 
 
 @pytest.mark.parametrize("certificate", [None, "stranger"], ids=["no-client-certificate", "certificate-of-another-ca"])

@@ -70,6 +70,8 @@ class Figures:
     cpu: float = 0.0
     rss_before_kb: int = 0
     rss_in_flight_kb: int = 0
+    rss_window_start_kb: int = 0
+    event_kinds: Counter[str] = field(default_factory=Counter)
     window: float = 0.0
 
     def per_tick(self, value: float) -> float:
@@ -161,6 +163,7 @@ async def measure(client: Client, label: str, args: argparse.Namespace, pythonpa
                 if time.monotonic() > deadline:
                     raise SystemExit(f"{label}: not every release baking after {deadline:.0f}s")
                 await asyncio.sleep(2)
+            figures.rss_window_start_kb = sum(proc_status_kb("VmRSS", w.pid) for w in workers)
             began, cpu0 = time.time(), sum(cpu_seconds(w.pid) for w in workers)
             await asyncio.sleep(args.seconds)
             ended, figures.cpu = time.time(), sum(cpu_seconds(w.pid) for w in workers) - cpu0
@@ -227,6 +230,7 @@ async def count(handle: WorkflowHandle[object, ReleaseStatus], figures: Figures,
             continue
         figures.events += 1
         figures.event_bytes += event.ByteSize()
+        figures.event_kinds[EventType.Name(kind).removeprefix("EVENT_TYPE_")] += 1
         if kind == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
             figures.workflow_tasks += 1
         elif kind == EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT:
@@ -261,6 +265,11 @@ def report(figures: list[Figures]) -> None:
         ("history events / tick", lambda f: f.per_tick(f.events), "{:.2f}"),
         ("history KB / tick", lambda f: f.per_tick(f.event_bytes) / 1024, "{:.2f}"),
         ("workers' CPU-ms / tick", lambda f: f.per_tick(f.cpu * 1000), "{:.2f}"),
+        (
+            "workers' CPU-ms / workflow task",
+            lambda f: 1000 * f.cpu / f.workflow_tasks if f.workflow_tasks else 0,
+            "{:.2f}",
+        ),
         ("workers' CPU, % of one core", lambda f: 100 * f.cpu / f.window, "{:.0f}"),
         ("workflow-task timeouts", lambda f: f.task_timeouts, "{:.0f}"),
         ("workflow task wait median, ms", lambda f: 1000 * statistics.median(f.task_waits or [0]), "{:.0f}"),
@@ -282,6 +291,31 @@ def shares(figures: Figures) -> None:
     if len(figures.tasks_by_worker) > 1 and total:
         split = " / ".join(f"{100 * n / total:.0f}%" for _, n in figures.tasks_by_worker.most_common())
         print(f"  {figures.label}: workflow tasks per worker {split} ({len(figures.tasks_by_worker)} workers)")
+
+
+def why(current: Figures, baseline: Figures | None) -> None:
+    """What the figures of this run say about the targets they miss."""
+    kinds = ", ".join(f"{name} {current.per_tick(n):.2f}" for name, n in current.event_kinds.most_common())
+    print(f"\n  events per tick by type ({current.label}): {kinds}")
+    start = (current.rss_window_start_kb - current.rss_before_kb) / 1024 / current.releases
+    print(
+        f"  memory per release grew from {start:.2f} MB when every release was baking to "
+        f"{current.memory_per_release_mb:.2f} MB after {current.ticks / current.releases:.0f} "
+        "more ticks each: what grows with a run is the SDK's record of it (the workflow's commands and their state "
+        "machines, kept while the run is cached), not the release's state (one round of gate results)"
+    )
+    if baseline is not None:
+        print(
+            f"  CPU per workflow task {1000 * baseline.cpu / baseline.workflow_tasks:.2f} -> "
+            f"{1000 * current.cpu / current.workflow_tasks:.2f} ms: the evaluation now runs inside the one task, so a "
+            "tick saves the second task's fixed SDK cost (activation, payload conversion, completion), not half its CPU"
+        )
+    print(
+        "  the floor per tick: one durable timer (started, fired) and one workflow task (scheduled, started, "
+        "completed) plus the evaluation's record (a marker) = 6 events; fewer would mean ticks without their own "
+        "timer (several evaluations per timer or per activity), which Temporal's time-skipping server could no "
+        "longer skip through in the long-bake tests"
+    )
 
 
 def targets(current: Figures, baseline: Figures | None) -> None:
@@ -352,6 +386,7 @@ async def main() -> None:
     for figures in results:
         shares(figures)
     targets(results[-1], results[0] if len(results) > 1 else None)
+    why(results[-1], results[0] if len(results) > 1 else None)
     print(f"\ntotal {time.time() - began:.0f}s, load average {os.getloadavg()[0]:.2f} at the end")
 
 

@@ -129,7 +129,8 @@ def start_worker(address: str, state: Path, pythonpath: Path | None) -> subproce
 
 
 async def baking(handles: list[WorkflowHandle[object, ReleaseStatus]]) -> int:
-    """How many of the releases are baking (their first gate tick done)."""
+    """How many of the releases are baking (their first gate tick done; by gate results, which the
+    baseline revision's status has too, unlike ``evaluations``)."""
     done = 0
     for handle in handles:
         try:

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from temporalio import workflow
+from temporalio.common import MetricCounter
 from temporalio.exceptions import ActivityError
 from temporalio.exceptions import CancelledError as ActivityCancelled
 
@@ -92,6 +93,7 @@ class Release:
                 ],
             )
         self.outbox = Outbox(request)
+        self._counters: dict[str, MetricCounter] = {}
         #: Accepted rollback and abort: either ends the release's progress for good (see :meth:`checkpoint`).
         self.rollback_request: RollbackRequest | None = None
         self.abort_request: AbortRequest | None = None
@@ -205,7 +207,10 @@ class Release:
 
     def count(self, name: str, description: str, **labels: str) -> None:
         """Add one to the worker's counter ``name`` (``<name>_total`` in /metrics); not again on replay."""
-        workflow.metric_meter().create_counter(name, description).add(1, labels)
+        counter = self._counters.get(name)
+        if counter is None:  # created once per run: counting is on the gate tick's path
+            counter = self._counters[name] = workflow.metric_meter().create_counter(name, description)
+        counter.add(1, labels)
 
     def notify(self, event: NotificationEvent, text: str, ring: str | None = None) -> None:
         """Queue a notification (see :class:`~ringctl.workflows.outbox.Outbox`); never blocks."""

@@ -12,7 +12,14 @@ import sys
 
 import click
 
-from ringctl.cli import control_commands, inspect_commands, plan_commands, process_commands, release_commands
+from ringctl.cli import (
+    control_commands,
+    inspect_commands,
+    plan_commands,
+    process_commands,
+    release_commands,
+    serve_command,
+)
 from ringctl.cli.options import EXIT_REFUSED, EXIT_UNAVAILABLE
 from ringctl.core.errors import PlanError, RingctlError, UnavailableError
 from ringctl.core.log import configure_logging
@@ -42,6 +49,7 @@ for _command in (
     process_commands.worker,
     process_commands.setup,
     process_commands.demo,
+    serve_command.serve,
 ):
     cli.add_command(_command)
 

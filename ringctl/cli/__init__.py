@@ -14,6 +14,7 @@ import click
 
 from ringctl.cli import (
     control_commands,
+    follow,
     inspect_commands,
     plan_commands,
     process_commands,
@@ -46,6 +47,7 @@ for _command in (
     inspect_commands.status,
     inspect_commands.history,
     inspect_commands.list_command,
+    follow.wait,
     process_commands.worker,
     process_commands.setup,
     process_commands.demo,

@@ -16,13 +16,21 @@ if TYPE_CHECKING:
 @click.command()
 @click.argument("release", required=False)
 @OUTPUT
-@click.option("--watch", is_flag=True, help="Refresh every --interval seconds until the release ends.")
-@click.option("--interval", default=2.0, show_default=True, help="Seconds between refreshes with --watch.")
+@click.option(
+    "--watch",
+    is_flag=True,
+    help="Follow the release until it ends: a live tree of rings, regions and gates on a terminal, "
+    "a line per change otherwise (with --output json: a JSON line per refresh).",
+)
+@click.option(
+    "--interval", type=click.FloatRange(0.1), default=2.0, show_default=True, help="Seconds between refreshes."
+)
 @connection_options
 def status(
     release: str | None, output: str, watch: bool, interval: float, connection: ConnectionOptions, actor: str
 ) -> None:
     """Show a release (RELEASE is service@version or a service); without RELEASE, list releases."""
+    from ringctl.cli.follow import follow, watch_tree
     from ringctl.cli.render import render_status
     from ringctl.client.releases import get_status
 
@@ -33,20 +41,15 @@ def status(
         return
 
     async def go() -> None:
-        import asyncio
-
         client = await client_for(connection, actor)
-        while True:
+        if not watch:
             current = await get_status(client, release)
-            if output == "json":
-                click.echo(current.model_dump_json(indent=2) if not watch else current.model_dump_json())
-            else:
-                if watch:
-                    click.echo("\x1b[2J\x1b[H", nl=False)  # clear the screen
-                click.echo(render_status(current))
-            if not watch or current.state.is_final:
-                return
-            await asyncio.sleep(interval)
+            click.echo(current.model_dump_json(indent=2) if output == "json" else render_status(current))
+        elif output == "json":
+            async for current in follow(client, release, interval):
+                click.echo(current.model_dump_json())
+        else:
+            await watch_tree(follow(client, release, interval))
 
     run(go())
 

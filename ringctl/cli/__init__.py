@@ -13,6 +13,7 @@ import sys
 import click
 
 from ringctl.cli import (
+    completion,
     control_commands,
     follow,
     inspect_commands,
@@ -51,6 +52,7 @@ for _command in (
     process_commands.worker,
     process_commands.setup,
     process_commands.demo,
+    completion.completion,
     serve_command.serve,
 ):
     cli.add_command(_command)

@@ -1,8 +1,8 @@
 """The ``ringctl`` command line: validate plans, start and steer releases, run the worker, demo.
 
-Exit codes: 0 success; 1 refused command or invalid plan; 2 usage error;
-3 a release waited on with ``--wait`` ended without completing; 4 Temporal or a worker did
-not take the command in time (nothing was applied, and it never will be: safe to retry).
+Exit codes (:data:`EXIT_CODES`, shown by ``ringctl --help``): 0 success; 1 refused or invalid;
+2 usage error; 3 the release did not complete (``release start --wait``, ``wait``); 4 Temporal
+unreachable or no worker took the command in time (nothing was applied, and it never will be).
 """
 
 from __future__ import annotations
@@ -26,8 +26,20 @@ from ringctl.cli.options import EXIT_REFUSED, EXIT_UNAVAILABLE
 from ringctl.core.errors import PlanError, RingctlError, UnavailableError
 from ringctl.core.log import configure_logging
 
+#: The exit codes every command keeps, as ``ringctl --help`` lists them.
+EXIT_CODES = """\b
+Exit codes:
+  0  success
+  1  refused (by the release or by Temporal), no such release, or an invalid plan
+  2  usage error: a missing or bad option or argument
+  3  the release did not complete: it ended otherwise, or --timeout passed
+     (release start --wait, wait)
+  4  Temporal unreachable, or no worker took the command in time:
+     nothing was applied and it never will be; safe to retry
+"""
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]}, epilog=EXIT_CODES)
 @click.option("--log-json/--log-text", default=None, help="Log format (default: JSON unless on a terminal).")
 @click.option("--log-level", default="WARNING", show_default=True, help="Log level.")
 def cli(log_json: bool | None, log_level: str) -> None:

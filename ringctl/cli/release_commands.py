@@ -120,7 +120,7 @@ def release_start(
     "--key",
     "key_file",
     envvar="RINGCTL_APPROVAL_KEY",
-    type=click.Path(dir_okay=False),
+    type=click.Path(exists=True, dir_okay=False),
     help="Your Ed25519 private key: sign the approval (plans with approvals.signing: required) [RINGCTL_APPROVAL_KEY].",
 )
 @connection_options
@@ -148,6 +148,7 @@ def approve(
     if override_budget and override_window:
         raise click.UsageError("override the error budget and the window in two separate commands")
     kind = OverrideKind.BUDGET if override_budget else OverrideKind.WINDOW if override_window else None
+    private_key = load_private_key(key_file) if key_file else None  # a bad key is refused before Temporal is asked
 
     async def go() -> None:
         client = await client_for(connection, actor)
@@ -156,8 +157,7 @@ def approve(
             if kind is None
             else OverrideRequest(by=actor, ring=ring, kind=kind, reason=reason)
         )
-        if key_file:
-            private_key = load_private_key(key_file)
+        if private_key is not None:
             current = await get_status(client, release)
             claim = ApprovalClaim(
                 release_id=current.release_id,

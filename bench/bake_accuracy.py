@@ -28,6 +28,7 @@ from temporalio.client import Client
 
 from bench.orchestration import POLL, TimedTarget, plan_of
 from ringctl.client.devserver import start_dev_server
+from ringctl.client.lookup import ended_status
 from ringctl.client.releases import start_release
 from ringctl.core.log import configure_logging
 from ringctl.providers.sandbox import SandboxMetricsSource, SandboxWorld
@@ -63,7 +64,7 @@ async def one_release(client: Client, run: int) -> tuple[float, float, list[floa
     async with build_worker(client, target, SandboxMetricsSource(world), task_queue=queue, poll_interval=POLL):
         began = time.time()
         handle = await start_release(client, plan, service="acc", version=version, started_by="bench", task_queue=queue)
-        final = await asyncio.wait_for(handle.result(), 120)
+        final = await asyncio.wait_for(ended_status(handle, rpc_timeout=None), 120)
         wall = time.time() - began
     if final.state is not ReleaseState.COMPLETED:
         raise SystemExit(f"release {version}: {final.state} ({final.reason})")

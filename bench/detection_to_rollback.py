@@ -27,6 +27,7 @@ sys.path.insert(0, str(ROOT))
 from temporalio.testing import WorkflowEnvironment
 
 from ringctl.client.devserver import start_dev_server
+from ringctl.client.lookup import ended_status
 from ringctl.client.releases import start_release
 from ringctl.core.log import configure_logging
 from ringctl.providers.models import RollbackResult, UndoRecord
@@ -86,7 +87,7 @@ async def one_run(env: WorkflowEnvironment, sim: TrafficSimulator, prom_url: str
             await asyncio.sleep(interval * 0.37 * (run % 3))  # spread the change over the interval
             sim.set(SERVICE, REGION, version, error_ratio=0.2)
             bad_at = time.monotonic()
-            final: ReleaseStatus = await asyncio.wait_for(handle.result(), 60)
+            final: ReleaseStatus = await asyncio.wait_for(ended_status(handle, rpc_timeout=None), 60)
     if final.state is not ReleaseState.ROLLED_BACK or target.first_rollback is None:
         raise RuntimeError(f"run {run}: expected a rollback, got {final.state}: {final.reason}")
     sim.set(SERVICE, REGION, version, rps=0)

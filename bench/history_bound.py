@@ -28,6 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 
 from ringctl.client.devserver import start_time_skipping_server
+from ringctl.client.lookup import ended_status
 from ringctl.client.releases import start_release
 from ringctl.core.constants import HISTORY_BYTES, HISTORY_EVENTS
 from ringctl.core.log import configure_logging
@@ -63,7 +64,7 @@ async def measure(regions: int, days: float, interval: str) -> None:
             handle = await start_release(
                 env.client, plan, service=SERVICE, version="1.0.0", started_by="bench", task_queue=task_queue
             )
-            status = await handle.result()
+            status = await ended_status(handle, rpc_timeout=None)
         assert status.state is ReleaseState.COMPLETED, status.reason
         runs = await runs_of(env.client, handle.id, handle.first_execution_run_id or "")
     wall = time.monotonic() - began

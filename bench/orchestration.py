@@ -47,6 +47,7 @@ from temporalio.client import Client
 
 from bench.procstats import cpu_seconds, ms, pct, proc_status_kb, self_cpu, server_pid
 from ringctl.client.devserver import start_dev_server
+from ringctl.client.lookup import ended_status
 from ringctl.client.releases import start_release
 from ringctl.core.log import configure_logging
 from ringctl.core.payloads import DATA_CONVERTER
@@ -181,7 +182,7 @@ async def ring_transitions(client: Client, releases: int, gap: float, queue: str
             handle = await start_release(
                 client, plan, service="hop", version=version, started_by="bench", task_queue=queue
             )
-            final = await asyncio.wait_for(handle.result(), 60)
+            final = await asyncio.wait_for(ended_status(handle, rpc_timeout=None), 60)
             durations.append(time.time() - started)
             await asyncio.sleep(gap)
             if final.state is not ReleaseState.COMPLETED:
@@ -238,7 +239,7 @@ async def fan_out(client: Client, regions: int, latency: float, run: int, poller
     )
     async with worker:
         handle = await start_release(client, plan, service="fan", version=version, started_by="bench", task_queue=queue)
-        final = await asyncio.wait_for(handle.result(), 120)
+        final = await asyncio.wait_for(ended_status(handle, rpc_timeout=None), 120)
     if final.state is not ReleaseState.ROLLED_BACK:
         raise RuntimeError(f"fan-out N={regions}: expected rolled_back, got {final.state}: {final.reason}")
     ring_regions = {f"wide-{i:03d}" for i in range(regions)}
@@ -355,7 +356,7 @@ async def concurrency_child(address: str, k: int, bake: str) -> dict[str, Any]:
             handle = await start_release(
                 client, plan, service=f"svc-{i:03d}", version=f"3.{k}.0", started_by="bench", task_queue=queue
             )
-            final = await handle.result()
+            final = await ended_status(handle, rpc_timeout=None)
             return time.time() - started, final.state
 
         results = await asyncio.wait_for(asyncio.gather(*(one(i) for i in range(k))), 600)

@@ -115,6 +115,7 @@ class Event(Message):
     ring: str | None = None
     region: str | None = None
     detail: str = ""
+    key_fingerprint: str | None = Field(default=None, description="the signing key's, for a signed command")
 
 
 class Approval(Message):
@@ -123,6 +124,7 @@ class Approval(Message):
     approver: str
     comment: str = ""
     at: datetime
+    key_fingerprint: str | None = Field(default=None, description="the approver's signing key, when signed")
 
 
 class Override(Message):
@@ -131,6 +133,7 @@ class Override(Message):
     by: str
     reason: str
     at: datetime
+    key_fingerprint: str | None = Field(default=None, description="the signing key's, when signed")
 
 
 class RegionStatus(BaseModel):

@@ -18,11 +18,18 @@ import contextlib
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from ringctl.activities.schedule import CheckWindowInput, check_window
-    from ringctl.core.constants import PATCH_INTERRUPTS_WIN, STATUS_QUERY, SYSTEM_ACTOR, WORKFLOW_TYPE
+    from ringctl.core.constants import (
+        PATCH_END_AS_STATE,
+        PATCH_INDEX_WAITING,
+        PATCH_INTERRUPTS_WIN,
+        STATUS_QUERY,
+        SYSTEM_ACTOR,
+        WORKFLOW_TYPE,
+    )
     from ringctl.core.notifications import NotificationEvent
     from ringctl.core.plan import OnFailure, Ring
     from ringctl.workflows import commands, gating, regions
@@ -94,7 +101,20 @@ class RingRelease:
             release.event(SYSTEM_ACTOR, "complete")
             release.notify(NotificationEvent.COMPLETED, f"{request.release_id} completed: every ring promoted")
         await self._finish()
-        return release.status
+        return self._end()
+
+    def _end(self) -> ReleaseStatus:
+        """The final status; a release that did not complete fails its workflow with it (``ended_status`` reads it).
+
+        So the Temporal UI's status column tells a rolled back, aborted or failed release
+        from a completed one without a custom filter; the failure's type is the state.
+        """
+        status = self._release.status
+        if status.state is ReleaseState.COMPLETED or not workflow.patched(PATCH_END_AS_STATE):
+            return status
+        raise ApplicationError(
+            f"{status.release_id} {status.state}: {status.reason}", status, type=str(status.state), non_retryable=True
+        )
 
     async def _run_requested_rollback(self) -> None:
         request = self._release.rollback_request
@@ -119,7 +139,7 @@ class RingRelease:
         release.event(past.by, "rollback", detail=past.reason)
         await regions.roll_back_all(release, f"rollback requested by {past.by}: {past.reason}")
         await self._finish()
-        return release.status
+        return self._end()
 
     # -- queries and updates: validators in ``commands``, effects here --------------
 
@@ -139,9 +159,31 @@ class RingRelease:
             return self._apply_override(OverrideRequest.of(request))
         release = self._release
         ring = release.ring(request.ring)
-        ring.approvals.append(Approval(approver=request.by, comment=request.comment, at=workflow.now()))
-        release.event(request.by, "approve", ring=request.ring, detail=request.comment)
-        return release.result(f"ring {request.ring} approved by {request.by}")
+        key = self._signed_with(request)
+        ring.approvals.append(
+            Approval(approver=request.by, comment=request.comment, at=workflow.now(), key_fingerprint=key)
+        )
+        release.event(request.by, "approve", ring=request.ring, detail=request.comment, key_fingerprint=key)
+        spec = next(stage for stage in release.stages if stage.name == request.ring)
+        short = ring.state is RingState.AWAITING_APPROVAL and len(ring.approvals) < spec.approval.min_approvals
+        if short and workflow.patched(PATCH_INDEX_WAITING):  # say what is still missing; index who may still approve
+            release.set_state(ReleaseState.AWAITING_APPROVAL, self._approval_wait(spec))
+        signed = f" (signed, key {key})" if key else ""
+        return release.result(f"ring {request.ring} approved by {request.by}{signed}")
+
+    def _signed_with(self, request: ApproveRequest | OverrideRequest) -> str | None:
+        """The fingerprint of the key that signed ``request`` (validated already), or ``None``."""
+        return self._release.request.plan.approvals.fingerprint(request.by) if request.signature else None
+
+    def _approval_wait(self, ring: Ring) -> str:
+        """What the ring's approval wait says: how many approvals are missing, of whom, and who approved."""
+        release = self._release
+        given = release.ring(ring.name).approvals
+        missing = ring.approval.min_approvals - len(given)
+        approvers = ", ".join(release.request.plan.approvers_for(ring)) or "anyone"
+        more = " more" if given else ""
+        text = f"waiting for {missing}{more} approval{'s' if missing > 1 else ''} of ring {ring.name} ({approvers})"
+        return text + (f"; approved by {', '.join(a.approver for a in given)}" if given else "")
 
     @approve.validator
     def _check_approve(self, request: ApproveRequest) -> None:
@@ -159,13 +201,14 @@ class RingRelease:
     def _apply_override(self, request: OverrideRequest) -> CommandResult:
         release = self._release
         ring = release.ring(request.ring)
-        given = Override(by=request.by, reason=request.reason, at=workflow.now())
+        key = self._signed_with(request)
+        given = Override(by=request.by, reason=request.reason, at=workflow.now(), key_fingerprint=key)
         if request.kind is OverrideKind.BUDGET:
             ring.budget_override = given
-            release.event(request.by, "override_budget", ring=request.ring, detail=request.reason)
+            release.event(request.by, "override_budget", ring=request.ring, detail=request.reason, key_fingerprint=key)
             return release.result(f"error budget of ring {request.ring} overridden by {request.by}")
         ring.window_override = given
-        release.event(request.by, "override_window", ring=request.ring, detail=request.reason)
+        release.event(request.by, "override_window", ring=request.ring, detail=request.reason, key_fingerprint=key)
         return release.result(f"deployment window of ring {request.ring} overridden by {request.by}")
 
     @workflow.update
@@ -294,8 +337,7 @@ class RingRelease:
         if not ring.approval.required or len(status.approvals) >= needed:
             return
         status.state = RingState.AWAITING_APPROVAL
-        approvers = ", ".join(request.plan.approvers_for(ring)) or "anyone"
-        waiting = f"waiting for {needed} approval{'s' if needed > 1 else ''} of ring {ring.name} ({approvers})"
+        waiting = self._approval_wait(ring)
         release.set_state(ReleaseState.AWAITING_APPROVAL, waiting)
         release.event(SYSTEM_ACTOR, "await_approval", ring=ring.name, detail=waiting)
         release.notify(NotificationEvent.AWAITING_APPROVAL, f"{request.release_id}: {waiting}", ring=ring.name)

@@ -13,24 +13,28 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 from temporalio import workflow
-from temporalio.common import MetricCounter
+from temporalio.common import MetricCounter, SearchAttributeUpdate
 from temporalio.exceptions import ActivityError
 from temporalio.exceptions import CancelledError as ActivityCancelled
 
 with workflow.unsafe.imports_passed_through():
     from ringctl.core.constants import (
+        ANYONE,
         HISTORY_BYTES,
         HISTORY_EVENTS,
+        MEMO_WAITING,
         PATCH_BOUNDED_HISTORY,
+        PATCH_INDEX_WAITING,
         PATCH_INTERRUPTS_WIN,
         PATCH_PUBLISH_ON_CHANGE,
     )
     from ringctl.core.errors import root_cause
     from ringctl.core.notifications import NotificationEvent
     from ringctl.core.plan import Region
-    from ringctl.core.searchattributes import SA_RING, SA_STATE
+    from ringctl.core.searchattributes import SA_RING, SA_STATE, SA_WAITING_FOR
     from ringctl.providers.models import Target
     from ringctl.workflows.commands import Situation
     from ringctl.workflows.models import (
@@ -44,6 +48,7 @@ with workflow.unsafe.imports_passed_through():
         ReleaseInput,
         ReleaseState,
         ReleaseStatus,
+        RingState,
         RingStatus,
         RollbackRequest,
     )
@@ -53,6 +58,13 @@ with workflow.unsafe.imports_passed_through():
 INTERRUPT_STATES = (ReleaseState.ROLLING_BACK, ReleaseState.ABORTING)
 #: Release states that start the rollback retention.
 _RETAINED = (ReleaseState.COMPLETED, ReleaseState.ABORTED, ReleaseState.FAILED)
+#: States in which a release waits for a person (or a window a person may override).
+WAITING_STATES = (
+    ReleaseState.AWAITING_APPROVAL,
+    ReleaseState.AWAITING_BUDGET_OVERRIDE,
+    ReleaseState.AWAITING_WINDOW,
+)
+_WAITING_RINGS = (RingState.AWAITING_APPROVAL, RingState.AWAITING_BUDGET_OVERRIDE, RingState.AWAITING_WINDOW)
 
 
 class RingFailed(Exception):
@@ -104,9 +116,9 @@ class Release:
         self.deploys_in_flight: set[asyncio.Task[None]] = set()
         #: Rings whose error-budget check is waiting (exhausted or missing data): an override may release them.
         self.budget_waiting: set[str] = set()
-        self._published: tuple[str, str] | None = None
+        self._published: tuple[str, str, tuple[str, ...]] | None = None
         if request.continued is not None:  # the previous run indexed these; the new run inherits them
-            self._published = (str(self.shown_state()), self.status.current_ring or "")
+            self._published = (str(self.shown_state()), self.status.current_ring or "", tuple(self.waiting_for()))
 
     # -- the release's state -------------------------------------------------------
 
@@ -147,7 +159,16 @@ class Release:
         self.status.reason = reason
         if state in _RETAINED:
             self.status.rollback_until = workflow.now() + self.request.plan.rollback_retention
+        if state.is_final:
+            self._close_waits()
         self.publish()
+
+    def _close_waits(self) -> None:
+        """Rings still waiting when the release ends never start: show them so, not as waiting."""
+        for ring in self.status.rings:
+            if ring.state in _WAITING_RINGS:
+                ring.state, ring.waiting_until = RingState.PENDING, None
+                ring.message = f"not started: the release {self.status.state.replace('_', ' ')}"
 
     def set_paused(self, paused: bool) -> None:
         self.status.paused = paused
@@ -158,14 +179,44 @@ class Release:
         if workflow.patched(PATCH_INTERRUPTS_WIN):
             self.set_state(state, reason)
 
+    def waiting_for(self) -> list[str]:
+        """Who may act on what the release waits for (approvers yet to approve, groups, or ``*``); [] if not waiting."""
+        state, current = self.shown_state(), self.status.current_ring
+        spec = next((ring for ring in self.stages if ring.name == current), None)
+        if state not in WAITING_STATES or spec is None:
+            return []
+        if not spec.approval.approvers:
+            return [ANYONE]
+        done = (
+            {a.approver for a in self.ring(spec.name).approvals} if state is ReleaseState.AWAITING_APPROVAL else set()
+        )
+        if not spec.approval.allow_self_approval:
+            done.add(self.request.started_by)
+        users = {user for user in self.request.plan.approvers_for(spec) if user not in done}
+        groups = {name for name in spec.approval.approvers if name in self.request.plan.groups}
+        return sorted(users | groups)
+
     def publish(self) -> None:
-        """Stamp the status and index the shown state and ring in the search attributes (when they changed)."""
+        """Stamp the status; index the shown state, ring and who may act on a wait (when they changed)."""
         self.status.updated_at = workflow.now()
-        published = (str(self.shown_state()), self.status.current_ring or "")
+        state = self.shown_state()
+        workflow.set_current_details(f"**{state}** {self.status.reason}")  # the Temporal UI's "current details"
+        indexing = workflow.patched(PATCH_INDEX_WAITING)
+        waiting = tuple(self.waiting_for()) if indexing else ()
+        published = (str(state), self.status.current_ring or "", waiting)
         if published == self._published and workflow.patched(PATCH_PUBLISH_ON_CHANGE):
             return  # nothing new to index (runs started before this change upsert every time)
+        was_waiting = self._published is not None and bool(self._published[2])
         self._published = published
-        workflow.upsert_search_attributes([SA_STATE.value_set(published[0]), SA_RING.value_set(published[1])])
+        attributes: list[SearchAttributeUpdate[Any]] = [
+            SA_STATE.value_set(published[0]),
+            SA_RING.value_set(published[1]),
+        ]
+        if indexing:
+            attributes.append(SA_WAITING_FOR.value_set(list(waiting)))
+            if waiting or was_waiting:
+                workflow.upsert_memo({MEMO_WAITING: self.status.reason if waiting else None})
+        workflow.upsert_search_attributes(attributes)
 
     def situation(self) -> Situation:
         """What a command is judged against, now."""
@@ -198,10 +249,24 @@ class Release:
             status.image = self.request.image
 
     def event(
-        self, actor: str, action: str, ring: str | None = None, region: str | None = None, detail: str = ""
+        self,
+        actor: str,
+        action: str,
+        ring: str | None = None,
+        region: str | None = None,
+        detail: str = "",
+        key_fingerprint: str | None = None,
     ) -> None:
-        """Append to the audit log (and the worker's log)."""
-        event = Event(at=workflow.now(), actor=actor, action=action, ring=ring, region=region, detail=detail)
+        """Append to the audit log (and the worker's log); ``key_fingerprint`` marks a signed command."""
+        event = Event(
+            at=workflow.now(),
+            actor=actor,
+            action=action,
+            ring=ring,
+            region=region,
+            detail=detail,
+            key_fingerprint=key_fingerprint,
+        )
         self.status.events.append(event)
         workflow.logger.info("%s %s %s", action, ring or region or "", detail, extra={"actor": actor})
 

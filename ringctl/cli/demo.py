@@ -34,7 +34,8 @@ from temporalio.client import Client
 
 from ringctl.cli.render import render_status
 from ringctl.client.devserver import start_dev_server
-from ringctl.client.releases import get_status, release_id_for, rollback_release, send, start_release
+from ringctl.client.lookup import release_id_for
+from ringctl.client.releases import get_status, rollback_release, send, start_release
 from ringctl.core.constants import TASK_QUEUE, workflow_id_for
 from ringctl.core.durations import format_duration
 from ringctl.core.errors import ReleaseError, RingctlError

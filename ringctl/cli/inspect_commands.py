@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 import click
 
 from ringctl.cli.options import OUTPUT, client_for, connection_options, run
+from ringctl.core.errors import RingctlError
 
 if TYPE_CHECKING:
     from ringctl.client.connection import ConnectionOptions
@@ -55,11 +56,31 @@ def status(
 
 
 @click.command()
-@click.argument("release")
+@click.argument("release", required=False)
 @OUTPUT
+@click.option(
+    "--verify",
+    "verify_file",
+    type=click.File("r"),
+    help="Check an export made with --output json (a file, or - for stdin): exit 0 if its hash chain holds.",
+)
 @connection_options
-def history(release: str, output: str, connection: ConnectionOptions, actor: str) -> None:
-    """Show the audit log of RELEASE: every action, who did it, when and why."""
+def history(
+    release: str | None, output: str, verify_file: TextIO | None, connection: ConnectionOptions, actor: str
+) -> None:
+    """Show the audit log of RELEASE (any release, also ended or superseded): every action, who did it, when, why.
+
+    --output json exports it as a hash chain: each entry carries the hash of the one before
+    (``prev``) and its own (``hash``); keep the export's ``head`` to prove later that nothing
+    was changed, removed or cut off (ringctl history --verify FILE).
+    """
+    if verify_file is not None:
+        if release is not None:
+            raise click.UsageError("--verify checks a file; give no RELEASE with it")
+        _verify(verify_file)
+        return
+    if release is None:
+        raise click.UsageError("name a RELEASE (service@version), or --verify FILE")
     from ringctl.cli.render import render_events
     from ringctl.client.releases import get_status
 
@@ -67,39 +88,88 @@ def history(release: str, output: str, connection: ConnectionOptions, actor: str
         client = await client_for(connection, actor)
         current = await get_status(client, release)
         if output == "json":
-            click.echo(json.dumps([e.model_dump(mode="json") for e in current.events], indent=2))
+            from datetime import UTC, datetime
+
+            from ringctl.core.auditchain import chain
+
+            events = [event.model_dump(mode="json") for event in current.events]
+            click.echo(json.dumps(chain(current.release_id, events, datetime.now(UTC), actor), indent=2))
         else:
             click.echo(render_events(current.events))
 
     run(go())
 
 
+def _verify(source: TextIO) -> None:
+    from ringctl.core.auditchain import verify
+
+    name = source.name if source.name != "<stdin>" else "-"
+    try:
+        click.echo(f"{name}: {verify(json.load(source))}")
+    except json.JSONDecodeError as exc:
+        raise RingctlError(f"{name}: not JSON ({exc.msg} at line {exc.lineno})") from None
+    except ValueError as exc:
+        raise RingctlError(f"{name}: {exc}") from None
+
+
+def _check_state(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    from ringctl.client.listing import LISTED_STATES
+
+    if value is not None and value not in LISTED_STATES:
+        raise click.BadParameter(f"{value!r} is not a state; one of: {', '.join(LISTED_STATES)}")
+    return value
+
+
 @click.command("list")
 @click.option("--service", help="Only this service's releases.")
-@click.option("--state", help="Only releases in this state (e.g. awaiting_approval, completed).")
+@click.option("--state", callback=_check_state, help="Only releases in this state (e.g. awaiting_approval, completed).")
+@click.option("--waiting", is_flag=True, help="Only releases waiting for an approval, a window or a budget override.")
+@click.option("--for", "waiting_for", metavar="USER|GROUP", help="With --waiting: those this user or group may act on.")
 @OUTPUT
 @connection_options
 def list_command(
-    service: str | None, state: str | None, output: str, connection: ConnectionOptions, actor: str
+    service: str | None,
+    state: str | None,
+    waiting: bool,
+    waiting_for: str | None,
+    output: str,
+    connection: ConnectionOptions,
+    actor: str,
 ) -> None:
-    """List releases, newest first, from Temporal visibility."""
-    _print_list(connection, actor, service, state, output)
+    """List releases, newest first, one row each, from Temporal visibility (times in UTC).
+
+    With --waiting: running releases a person can move on, who may (approvers yet to act,
+    groups, or anyone) and why they wait, across services; the longest waiting first.
+    """
+    if waiting_for and not waiting:
+        raise click.UsageError("--for needs --waiting")
+    if waiting and (service or state):
+        raise click.UsageError("--waiting lists every waiting release; it takes no --service or --state")
+    _print_list(connection, actor, service, state, output, waiting=waiting, waiting_for=waiting_for)
 
 
-def _print_list(connection: ConnectionOptions, actor: str, service: str | None, state: str | None, output: str) -> None:
-    from ringctl.client.releases import list_releases
+def _print_list(
+    connection: ConnectionOptions,
+    actor: str,
+    service: str | None,
+    state: str | None,
+    output: str,
+    *,
+    waiting: bool = False,
+    waiting_for: str | None = None,
+) -> None:
+    from ringctl.cli.render import render_releases, render_waiting
+    from ringctl.client.listing import list_releases, waiting_releases
 
     async def go() -> None:
         client = await client_for(connection, actor)
-        rows = await list_releases(client, service=service, state=state)
+        if waiting:
+            rows = await waiting_releases(client, waiting_for)
+        else:
+            rows = await list_releases(client, service=service, state=state)
         if output == "json":
             click.echo(json.dumps(rows, indent=2))
-            return
-        click.echo(f"{'RELEASE':<32} {'STATE':<20} {'RING':<12} {'STARTED':<26} CLOSED")
-        for row in rows:
-            click.echo(
-                f"{row['release_id']:<32} {row['state'] or '-':<20} {row['ring'] or '-':<12} "
-                f"{row['started_at']:<26} {row['closed_at'] or '-'}"
-            )
+        else:
+            click.echo(render_waiting(rows) if waiting else render_releases(rows))
 
     run(go())

@@ -66,7 +66,7 @@ def keys_generate(name: str, directory: str) -> None:
     """Create NAME.key (private, mode 0600) and NAME.pub; print the plan entry for the public key."""
     from pathlib import Path
 
-    from ringctl.core.signing import generate_keypair
+    from ringctl.core.signing import generate_keypair, key_fingerprint
 
     private_pem, public_b64 = generate_keypair()
     folder = Path(directory)
@@ -79,4 +79,5 @@ def keys_generate(name: str, directory: str) -> None:
         out.write(private_pem)
     public_path.write_text(public_b64 + "\n", encoding="utf-8")
     click.echo(f"wrote {private_path} (keep it secret) and {public_path}", err=True)
+    click.echo(f"fingerprint {key_fingerprint(name, public_b64)} (shown on signed approvals)", err=True)
     click.echo(f"approvals:\n  signing: required\n  public_keys:\n    {name}: {public_b64}")

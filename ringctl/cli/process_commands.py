@@ -123,7 +123,7 @@ def setup(connection: ConnectionOptions, actor: str) -> None:
     from temporalio.service import RPCError
 
     from ringctl.core.errors import RingctlError
-    from ringctl.core.searchattributes import SEARCH_ATTRIBUTES
+    from ringctl.core.searchattributes import SEARCH_ATTRIBUTES, type_name
     from ringctl.worker import register_search_attributes
 
     async def go() -> list[str]:
@@ -131,7 +131,7 @@ def setup(connection: ConnectionOptions, actor: str) -> None:
         try:
             return await register_search_attributes(client)
         except RPCError as exc:
-            names = " ".join(f"{key.name}=Keyword" for key in SEARCH_ATTRIBUTES)
+            names = " ".join(f"{key.name}={type_name(key)}" for key in SEARCH_ATTRIBUTES)
             raise RingctlError(
                 f"cannot register search attributes in namespace {client.namespace!r}: {exc.message}; "
                 f"an operator can (temporal operator search-attribute create, or on Temporal Cloud: "

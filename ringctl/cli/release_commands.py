@@ -68,7 +68,11 @@ def release_start(
     actor: str,
 ) -> None:
     """Start a release; prints its id."""
-    from ringctl.client.releases import release_id_for, start_release
+    from temporalio.client import WorkflowFailureError
+
+    from ringctl.client.lookup import ended_status, release_id_for
+    from ringctl.client.releases import start_release
+    from ringctl.core.errors import root_cause
     from ringctl.core.planfile import load_plan
     from ringctl.core.versions import check_version
 
@@ -100,7 +104,11 @@ def release_start(
         click.echo(release_id)
         if not wait:
             return None
-        status = await handle.result()
+        try:
+            status = await ended_status(handle, rpc_timeout=None)
+        except WorkflowFailureError as exc:
+            click.echo(f"{release_id}: its workflow ended without a status: {root_cause(exc)}", err=True)
+            return "failed"
         click.echo(f"{release_id}: {status.state}: {status.reason}", err=True)
         return status.state
 

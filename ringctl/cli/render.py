@@ -1,14 +1,61 @@
-"""Render a :class:`~ringctl.workflows.models.ReleaseStatus` as a readable table."""
+"""Render releases for people: a status as tables, the audit log, the release lists. Times are UTC."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from ringctl.workflows.models import Event, ReleaseStatus
 
 
 def _when(at: datetime | None) -> str:
     return at.strftime("%Y-%m-%d %H:%M:%S") if at else "-"
+
+
+def _iso_when(text: str | None) -> str:
+    return _when(datetime.fromisoformat(text)) if text else "-"
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """Columns as wide as their widest cell, two spaces apart; the last column is not padded."""
+    widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows, strict=True)]
+    lines = []
+    for row in (headers, *rows):
+        cells = [f"{cell:<{width}}" for cell, width in zip(row[:-1], widths, strict=False)]
+        lines.append("  ".join([*cells, str(row[-1])]))
+    return "\n".join(lines)
+
+
+def render_releases(rows: list[dict[str, Any]]) -> str:
+    """``ringctl list``: one line per release."""
+    return table(
+        ("RELEASE", "STATE", "RING", "STARTED (UTC)", "ENDED (UTC)"),
+        [
+            (r["release_id"], r["state"], r["ring"] or "-", _iso_when(r["started_at"]), _iso_when(r["closed_at"]))
+            for r in rows
+        ],
+    )
+
+
+def render_waiting(rows: list[dict[str, Any]]) -> str:
+    """``ringctl list --waiting``: what each release waits for, who may act on it, since when."""
+    if not rows:
+        return "nothing is waiting"
+    return table(
+        ("RELEASE", "WAITING FOR", "RING", "WHO MAY ACT", "STARTED (UTC)", "WHY"),
+        [
+            (
+                r["release_id"],
+                r["state"].removeprefix("awaiting_"),
+                r["ring"] or "-",
+                ", ".join("anyone" if who == "*" else who for who in r["waiting_for"]) or "-",
+                _iso_when(r["started_at"]),
+                r["waiting"] or "-",
+            )
+            for r in rows
+        ],
+    )
 
 
 def _number(value: float | None) -> str:
@@ -24,17 +71,18 @@ def render_status(status: ReleaseStatus, events: int = 10, queries: bool = True)
     lines = [
         f"release  {status.release_id}   image {status.image}",
         f"state    {status.state}{' (paused)' if status.paused and str(status.state) != 'paused' else ''}"
-        f"   ring {status.current_ring or '-'}   started by {status.started_by} at {_when(status.started_at)}",
+        f"   ring {status.current_ring or '-'}   started by {status.started_by} at {_when(status.started_at)} UTC",
     ]
     if status.reason:
         lines.append(f"reason   {status.reason}")
     if status.metadata:
         lines.append("build    " + "   ".join(f"{key} {value}" for key, value in status.metadata.items()))
-    lines += ["", f"{'RING':<12} {'REGION':<18} {'STATE':<18} {'SINCE':<19}  MESSAGE"]
+    lines += ["", f"{'RING':<12} {'REGION':<18} {'STATE':<18} {'SINCE (UTC)':<19}  MESSAGE"]
     for ring in status.rings:
         approval = ""
         if ring.approval_required:
-            who = ", ".join(a.approver for a in ring.approvals) or "none yet"
+            who = ", ".join(a.approver + (" (signed)" if a.key_fingerprint else "") for a in ring.approvals)
+            who = who or "none yet"
             approval = f"approval required; approved by: {who}"
         lines.append(
             f"{ring.name:<12} {'':<18} {ring.state:<18} {_when(ring.started_at):<19}  {approval or ring.message}"
@@ -69,9 +117,12 @@ def render_status(status: ReleaseStatus, events: int = 10, queries: bool = True)
 
 
 def render_events(events: list[Event]) -> str:
-    """The audit log, one line per event: when, who, what, where, why."""
-    lines = [f"  {'AT':<19}  {'ACTOR':<16} {'ACTION':<18} {'WHERE':<18} DETAIL"]
+    """The audit log, one line per event: when, who, what, where, why; signed commands with their key."""
+    lines = [f"  {'AT (UTC)':<19}  {'ACTOR':<16} {'ACTION':<18} {'WHERE':<18} DETAIL"]
     for event in events:
         where = "/".join(x for x in (event.ring, event.region) if x)
-        lines.append(f"  {_when(event.at)}  {event.actor:<16} {event.action:<18} {where:<18} {event.detail}")
+        detail = event.detail
+        if event.key_fingerprint:
+            detail = f"{detail}  [signed, key {event.key_fingerprint}]".strip()
+        lines.append(f"  {_when(event.at)}  {event.actor:<16} {event.action:<18} {where:<18} {detail}")
     return "\n".join(lines)

@@ -151,12 +151,15 @@ def releases_page(rows: Sequence[Mapping[str, Any]] | None, now: datetime, error
         content = "<h1>Releases</h1><p>No releases yet.</p>"
     else:
         content = "<h1>Releases</h1>" + _table(
-            ("release", "state", "ring", "started (UTC)", "closed (UTC)"),
+            ("release", "state", "ring", "who may act", "started (UTC)", "closed (UTC)"),
             (
                 (
                     _release_link(str(row.get("release_id"))),
                     _badge(row.get("state")),
                     escape(str(row.get("ring") or "-")),
+                    escape(
+                        ", ".join("anyone" if who == "*" else str(who) for who in row.get("waiting_for") or []) or "-"
+                    ),
                     _when(row.get("started_at")),
                     _when(row.get("closed_at")),
                 )

@@ -30,7 +30,8 @@ from temporalio.service import RPCError
 from ringctl.cli.options import client_for
 from ringctl.cli.webpage import CONTENT_SECURITY_POLICY, release_page, releases_page
 from ringctl.client.errors import from_call_error
-from ringctl.client.releases import get_status, list_releases
+from ringctl.client.listing import list_releases
+from ringctl.client.releases import get_status
 from ringctl.core.errors import RingctlError, UnavailableError
 
 if TYPE_CHECKING:

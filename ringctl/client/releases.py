@@ -30,11 +30,20 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from ringctl.client.errors import from_rpc_error, from_update_failed
+from ringctl.client.lookup import (
+    ENDS_WITH_STATUS,
+    RPC_TIMEOUT,
+    ended_status,
+    latest_handle,
+    release_handle,
+    release_id_for,
+    service_of,
+)
 from ringctl.client.reachability import failing_workflow_task, why_no_answer
 from ringctl.core.constants import STATUS_QUERY, TASK_QUEUE, WORKFLOW_TYPE, workflow_id_for
 from ringctl.core.errors import ReleaseError, UnavailableError, root_cause
 from ringctl.core.plan import Plan
-from ringctl.core.searchattributes import SA_RING, SA_SERVICE, SA_STATE, SA_VERSION
+from ringctl.core.searchattributes import SA_SERVICE, SA_STATE, SA_VERSION
 from ringctl.core.timescale import scale_plan
 from ringctl.core.versions import check_version
 from ringctl.workflows.models import (
@@ -57,18 +66,6 @@ COMMAND_WAIT = timedelta(seconds=5.5)
 UPDATE_RETRY = timedelta(milliseconds=200)
 #: How long a status query waits for a worker.
 QUERY_TIMEOUT = timedelta(seconds=5)
-#: Calls the Temporal server answers by itself.
-RPC_TIMEOUT = timedelta(seconds=8)
-
-
-def release_id_for(service: str, version: str) -> str:
-    """A release's id: ``<service>@<version>``."""
-    return f"{service}@{version}"
-
-
-def service_of(release: str) -> str:
-    """The service named by a release id (``checkout@1.2.3``) or a bare service name."""
-    return release.split("@", 1)[0]
 
 
 async def start_release(
@@ -120,6 +117,7 @@ async def start_release(
             id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
             id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
             search_attributes=_search_attributes(service, version, ReleaseState.PENDING),
+            static_summary=f"release {release_id} started by {started_by}",  # the Temporal UI's list shows it
         )
     except RPCError as exc:
         if "search attribute" in exc.message:
@@ -145,36 +143,43 @@ async def _describe_running(client: Client, service: str) -> str:
 
 
 def handle_for(client: Client, release: str) -> WorkflowHandle[Any, ReleaseStatus]:
-    """The workflow handle of a release id or service name (its latest run).
+    """The workflow handle of a release id or service name: its service's latest run (commands go there).
 
     By the workflow's name, as everything reading a release: ``status`` need not import the workflow (issue 11).
     """
-    return client.get_workflow_handle(workflow_id_for(service_of(release)), result_type=ReleaseStatus)
+    return latest_handle(client, release)
 
 
 async def get_status(client: Client, release: str) -> ReleaseStatus:
-    """The release's status; works for running and ended releases.
+    """The status of any release (running, ended, or superseded by a newer one), with its whole audit log.
 
-    Raises :class:`UnavailableError` when no worker answers within :data:`QUERY_TIMEOUT`,
-    saying why (no worker polling, or the release's workflow task failing, with its error).
+    A release rolled back after it ended reads as one release with its rollback. Raises
+    :class:`UnavailableError` when no worker answers within :data:`QUERY_TIMEOUT`, saying why
+    (no worker polling, or the release's workflow task failing, with its error).
     """
-    handle = handle_for(client, release)
+    try:
+        handle = await release_handle(client, release)
+    except RPCError as exc:
+        raise from_rpc_error(exc, release) from None
     try:
         description = await handle.describe(rpc_timeout=RPC_TIMEOUT)
-        if description.status is WorkflowExecutionStatus.COMPLETED:
-            status = await handle.result(rpc_timeout=RPC_TIMEOUT)  # from the history: no worker needed
-        else:
-            failing = await failing_workflow_task(handle)
-            if failing is not None:
-                raise UnavailableError(f"{release}: status unavailable: {failing}")
-            status = await handle.query(STATUS_QUERY, result_type=ReleaseStatus, rpc_timeout=QUERY_TIMEOUT)
+        if description.status in ENDS_WITH_STATUS:
+            try:
+                return await ended_status(handle)  # from the history: no worker needed
+            except WorkflowFailureError:
+                pass  # failed without a status (a bug in an old worker): ask the workflow
+        failing = await failing_workflow_task(handle)
+        if failing is not None:
+            raise UnavailableError(f"{release}: status unavailable: {failing}")
+        status: ReleaseStatus = await handle.query(STATUS_QUERY, result_type=ReleaseStatus, rpc_timeout=QUERY_TIMEOUT)
     except RPCError as exc:
-        if exc.status is not RPCStatusCode.NOT_FOUND:  # say why, rather than Temporal's timeout
-            why = await why_no_answer(client, handle, QUERY_TIMEOUT)
+        if exc.status is not RPCStatusCode.NOT_FOUND:
+            why = await why_no_answer(client, handle, QUERY_TIMEOUT)  # say why, rather than Temporal's timeout
             raise UnavailableError(f"{release}: status unavailable: {why}") from None
         raise from_rpc_error(exc, release) from None
-    if "@" in release and status.release_id != release:
-        raise ReleaseError(f"release {release} is not the latest release of its service; that is {status.release_id}")
+    if description.status not in (WorkflowExecutionStatus.RUNNING, *ENDS_WITH_STATUS):
+        ended = description.status.name.lower() if description.status else "closed"
+        status.reason = f"its workflow was {ended} before the release ended (last: {status.state}, {status.reason})"
     return status
 
 
@@ -259,7 +264,7 @@ async def rollback_release(client: Client, release: str, *, by: str, reason: str
             pass  # it ended meanwhile (an abort or its last ring won the race): roll back the ended release
         description = await handle.describe(rpc_timeout=RPC_TIMEOUT)
     try:
-        status = await handle.result(rpc_timeout=RPC_TIMEOUT)
+        status = await ended_status(handle)
     except WorkflowFailureError as exc:
         raise ReleaseError(
             f"{release}: the last run did not end normally ({root_cause(exc)}); nothing to roll back from"
@@ -292,6 +297,7 @@ async def rollback_release(client: Client, release: str, *, by: str, reason: str
             id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
             id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
             search_attributes=_search_attributes(status.service, status.version, ReleaseState.ROLLING_BACK),
+            static_summary=f"rollback of {status.release_id} (ended {status.state}) by {by}",
         )
     except WorkflowAlreadyStartedError:
         raise ReleaseError(f"{service_of(release)} has a release in flight now; roll that one back instead") from None
@@ -308,40 +314,16 @@ def _search_attributes(service: str, version: str, state: ReleaseState) -> Typed
     )
 
 
-async def list_releases(client: Client, service: str | None = None, state: str | None = None) -> list[dict[str, Any]]:
-    """Releases known to Temporal visibility, newest first, filtered by service and state."""
-    clauses = [f"WorkflowType = '{WORKFLOW_TYPE}'", "ExecutionStatus != 'ContinuedAsNew'"]  # one row per release
-    if service:
-        clauses.append(f"RingctlService = '{service}'")
-    if state:
-        clauses.append(f"RingctlState = '{state}'")
-    rows = []
-    async for execution in client.list_workflows(" AND ".join(clauses)):
-        attrs = execution.typed_search_attributes
-        rows.append(
-            {
-                "release_id": release_id_for(attrs.get(SA_SERVICE) or "?", attrs.get(SA_VERSION) or "?"),
-                "state": attrs.get(SA_STATE),
-                "ring": attrs.get(SA_RING) or None,
-                "started_at": execution.start_time.isoformat(),
-                "closed_at": execution.close_time.isoformat() if execution.close_time else None,
-                "workflow_id": execution.id,
-                "run_id": execution.run_id,
-            }
-        )
-    return rows
-
-
 async def _ended(handle: WorkflowHandle[Any, Any]) -> str:
     """Why a release no longer takes commands, in the release's own terms (``rolled_back``, not ``completed``)."""
     try:
         description = await handle.describe(rpc_timeout=RPC_TIMEOUT)
         if description.status is WorkflowExecutionStatus.RUNNING:
             return "the release is not accepting commands"
-        if description.status is WorkflowExecutionStatus.COMPLETED:
-            status: ReleaseStatus = await handle.result(rpc_timeout=RPC_TIMEOUT)
+        if description.status in ENDS_WITH_STATUS:
+            status = await ended_status(handle)
             return f"release {status.release_id} has ended ({status.state})"
-    except RPCError:
+    except (RPCError, WorkflowFailureError):
         return f"no release found (workflow {handle.id})"
     execution = description.status.name.lower() if description.status else "unknown"
     return f"the release's workflow has ended ({execution})"

@@ -21,6 +21,11 @@ SYSTEM_ACTOR = "ringctl"
 COMMAND_REJECTED = "CommandRejected"
 COMMAND_EXPIRED = "CommandExpired"
 
+#: The memo key holding why a waiting release waits (``ringctl list --waiting``).
+MEMO_WAITING = "waiting"
+#: Who may act on a release any of its approvers may approve (``RingctlWaitingFor``).
+ANYONE = "*"
+
 #: ``workflow.patched`` ids, one per behaviour change of ``RingRelease`` that runs in flight may see.
 #: Lifecycle: patched -> deprecate_patch (once no run without the marker can exist) -> removed.
 PATCH_PUBLISH_ON_CHANGE = "publish-search-attributes-on-change"
@@ -32,6 +37,10 @@ PATCH_BOUNDED_HISTORY = "bounded-history"
 PATCH_BAKE_BY_CLOCK = "bake-by-clock"
 #: A gate evaluation runs first as a local activity, within the workflow task the timer woke (issue 11).
 PATCH_LOCAL_GATES = "local-gate-evaluation"
+#: A waiting release indexes who may act on it (``RingctlWaitingFor``) and why it waits (memo ``waiting``) (issue 13).
+PATCH_INDEX_WAITING = "index-waiting-for"
+#: A release that ends other than completed ends its workflow as failed, with its status (issue 13).
+PATCH_END_AS_STATE = "end-as-release-state"
 
 #: A release continues as a new run once its history passes this many events (or the server suggests it) ...
 HISTORY_EVENTS = 5_000

@@ -133,6 +133,19 @@ def _public_key_bytes(approver: str, text: str) -> bytes:
     return raw
 
 
+def key_fingerprint(approver: str, text: str) -> str:
+    """``SHA256:<base64>`` of the raw public key, as ``ssh-keygen -l`` prints fingerprints. Pure.
+
+    Hashed by ``cryptography`` (as signatures are checked), not ``hashlib``: this runs in the
+    workflow sandbox, where ``hashlib`` fails.
+    """
+    from cryptography.hazmat.primitives import hashes
+
+    digest = hashes.Hash(hashes.SHA256())
+    digest.update(_public_key_bytes(approver, text))
+    return "SHA256:" + base64.b64encode(digest.finalize()).decode().rstrip("=")
+
+
 def _decode_public_key(approver: str, text: str) -> Ed25519PublicKey:
     """The Ed25519 key from base64 ``text``; ``ValueError`` naming ``approver``."""
     from cryptography.exceptions import UnsupportedAlgorithm
@@ -178,6 +191,11 @@ class ApprovalSigning(ConfigModel):
         if self.signing == "required" and not self.public_keys:
             raise ValueError("signing: required needs public_keys for the approvers")
         return self
+
+    def fingerprint(self, approver: str) -> str | None:
+        """The fingerprint of ``approver``'s public key when signing is required, else ``None``."""
+        key = self.public_keys.get(approver)
+        return key_fingerprint(approver, key) if self.signing == "required" and key else None
 
     def verify(
         self, claim: ApprovalClaim, signature: str | None, now: datetime, max_age: timedelta = DEFAULT_MAX_AGE

@@ -62,6 +62,18 @@ WORKFLOW_RUNNER = SandboxedWorkflowRunner(
 )
 
 
+def load_signing_modules() -> None:
+    """Import the ``cryptography`` modules approval validators use, before any workflow runs.
+
+    Passed through, they are still imported where first used: imported first inside the sandbox,
+    their native extension fails (``SystemError: dictobject.c: bad argument to internal
+    function``) and every signed approval is refused; in-process tests had imported them already.
+    """
+    import cryptography.exceptions
+    import cryptography.hazmat.primitives.asymmetric.ed25519
+    import cryptography.hazmat.primitives.hashes  # noqa: F401
+
+
 def build_worker(
     client: Client,
     deploy_target: DeployTarget,
@@ -78,6 +90,7 @@ def build_worker(
     ``notifier`` sends webhook notifications (one HTTP client for the worker);
     the caller owns it and closes it with ``aclose()`` after the worker stops.
     """
+    load_signing_modules()
     region = RegionActivities(deploy_target, poll_interval=poll_interval)
     gates = GateActivities(metrics_source)
     notify = notifier or NotifyActivities()
@@ -145,7 +158,7 @@ async def register_search_attributes(client: Client) -> list[str]:
     namespace = client.namespace
     existing = await client.operator_service.list_search_attributes(ListSearchAttributesRequest(namespace=namespace))
     missing = {
-        key.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD
+        key.name: IndexedValueType.ValueType(key.indexed_value_type)
         for key in SEARCH_ATTRIBUTES
         if key.name not in existing.custom_attributes
     }

@@ -55,3 +55,8 @@ def test_gate_tick_measures_this_checkout_beside_the_baseline_revision() -> None
 def test_bake_accuracy_runs_once() -> None:
     out = bench("bake_accuracy.py", "--releases", "1", timeout=180)
     assert "target: release wall time <= 1.02 x (configured waits + provider time)" in out
+
+
+def test_list_waiting_over_a_thousand_waiting_releases_takes_under_a_second() -> None:
+    out = bench("waiting_list.py", "--releases", "1000", "--runs", "3", timeout=300)
+    assert "target: list --waiting over 1000 waiting releases under 1 s: met" in out, out

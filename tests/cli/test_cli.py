@@ -198,7 +198,7 @@ async def test_rollback_after_completion_within_retention_history_and_list(
         assert any("release-manager" in line and "approve" in line for line in lines)
         assert any("oncall" in line and "rollback" in line and "late bug report" in line for line in lines)
         code, out, _ = await ringctl(env, "history", "checkout@2.4.0", "--output", "json")
-        assert [e["action"] for e in json.loads(out)][-1] == "rolled_back"
+        assert [e["action"] for e in json.loads(out)["entries"]][-1] == "rolled_back"
 
         code, out, _ = await ringctl(env, "list", "--service", "checkout", "--output", "json")
         rows = json.loads(out)

@@ -27,6 +27,7 @@ from kubernetes.client import (
 from kubernetes.client.exceptions import ApiException
 from temporalio.client import Client
 
+from ringctl.client.lookup import ended_status
 from ringctl.client.releases import start_release
 from ringctl.core.errors import ConfigError, TransientError
 from ringctl.providers.kubernetes import (
@@ -576,7 +577,7 @@ async def release_on_kubernetes(
         handle = await start_release(
             client, kube_plan(name), service=SERVICE, version="2.0.0", started_by="ci-pipeline", task_queue=task_queue
         )
-        return await handle.result()
+        return await ended_status(handle, rpc_timeout=None)
 
 
 async def test_ring_release_completes_on_kubernetes(

@@ -18,6 +18,7 @@ import structlog
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
+from ringctl.client.lookup import ended_status
 from ringctl.client.releases import start_release
 from ringctl.core.plan import Region, ThresholdGate
 from ringctl.providers.factory import default_sandbox_state, make_providers
@@ -323,7 +324,7 @@ async def test_a_killed_worker_process_is_replaced_and_the_rollback_restores_eve
 
         await wait_for(handle, canary_healthy)
     with worker_process(env, task_queue, state):
-        final: ReleaseStatus = await asyncio.wait_for(handle.result(), timeout=120)
+        final: ReleaseStatus = await asyncio.wait_for(ended_status(handle, rpc_timeout=None), timeout=120)
     assert final.state is ReleaseState.ROLLED_BACK, final.reason
     with world_on(state) as world:  # what the two worker processes did, seen from this one
         assert {r: world.image(r) for r in ("staging-1", "canary-1", "us-east-1")} == dict.fromkeys(

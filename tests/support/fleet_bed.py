@@ -83,7 +83,7 @@ def history(bed: Bed, release: str) -> list[dict[str, Any]]:
     """``ringctl history RELEASE --output json``."""
     done = bed.stack.cli.run("history", release, "--output", "json")
     assert done.returncode == 0, done.stderr
-    events: list[dict[str, Any]] = json.loads(done.stdout)
+    events: list[dict[str, Any]] = json.loads(done.stdout)["entries"]
     return events
 
 

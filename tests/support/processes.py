@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ringctl.core.binaries import find_binary
-from ringctl.core.searchattributes import SEARCH_ATTRIBUTES
+from ringctl.core.searchattributes import SEARCH_ATTRIBUTES, type_name
 from tests.support.cli_runs import RINGCTL, Run, ringctl
 from tests.support.polling import wait_until
 
@@ -77,7 +77,7 @@ class TemporalServer:
                 "error",
                 "--db-filename",
                 str(self.directory / "temporal.db"),
-                *(arg for key in SEARCH_ATTRIBUTES for arg in ("--search-attribute", f"{key.name}=Keyword")),
+                *(arg for key in SEARCH_ATTRIBUTES for arg in ("--search-attribute", f"{key.name}={type_name(key)}")),
             ],
             stdout=log,
             stderr=subprocess.STDOUT,

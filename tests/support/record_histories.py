@@ -16,8 +16,10 @@ from pathlib import Path
 from temporalio.client import Client, WorkflowHandle
 
 from ringctl.client.devserver import start_dev_server
+from ringctl.client.lookup import ended_status
 from ringctl.client.releases import start_release
 from ringctl.core.constants import MIN_HISTORY_EVENTS
+from ringctl.core.plan import Plan
 from ringctl.providers.sandbox import ANY_VERSION, SandboxWorld, Scenario
 from ringctl.workflows.models import (
     AbortRequest,
@@ -31,7 +33,7 @@ from ringctl.workflows.models import (
     RollbackRequest,
 )
 from ringctl.workflows.ring_release import RingRelease
-from tests.support.plans import SERVICE, make_plan, region, ring
+from tests.support.plans import SERVICE, make_plan, plan_data, region, ring
 from tests.support.release_runs import runs_of
 from tests.support.webhook_receiver import WebhookReceiver
 from tests.support.workers import sandbox_worker
@@ -150,6 +152,18 @@ async def _continued_bake(client: Client, queue: str) -> WorkflowHandle:  # type
     return handle
 
 
+async def _partly_approved_rollback(client: Client, queue: str) -> WorkflowHandle:  # type: ignore[type-arg]
+    plan = plan_data(groups={"release-managers": ["alice", "bob", "carol"]})
+    plan["rings"][-1]["approval"] = {"required": True, "approvers": ["release-managers"], "min_approvals": 2}
+    handle = await start_release(
+        client, Plan.model_validate(plan), service=SERVICE, version="1.0.9", started_by="ci", task_queue=queue
+    )
+    await _until(handle, lambda s: s.rings[-1].state is RingState.AWAITING_APPROVAL)
+    await handle.execute_update(RingRelease.approve, ApproveRequest(ring="japan", by="alice"))
+    await handle.execute_update(RingRelease.rollback, RollbackRequest(by="oncall", reason="customer report"))
+    return handle
+
+
 _RECEIVER = WebhookReceiver()
 
 
@@ -172,6 +186,9 @@ async def main() -> None:
             "override_update": (_override_update, Scenario()),
             # Recorded after PATCH_BOUNDED_HISTORY: a bake continued as new runs (its first and its last run).
             "continued_bake": (_continued_bake, Scenario()),
+            # Recorded after PATCH_INDEX_WAITING and PATCH_END_AS_STATE: one of two approvals re-indexes who may
+            # still approve; the rollback ends the workflow as failed, carrying the status.
+            "partly_approved_rollback": (_partly_approved_rollback, Scenario()),
         }
         _RECEIVER.start()
         for name, (scenario, script) in scenarios.items():
@@ -183,7 +200,7 @@ async def main() -> None:
                 handle = await scenario(env.client, queue)
                 if name == "halt_resume":
                     world.scenario.bad_gates.clear()
-                await handle.result()
+                await ended_status(handle, rpc_timeout=None)
             runs = await runs_of(env.client, handle.id, handle.first_execution_run_id or "")
             named = {name: runs[0]} if len(runs) == 1 else {f"{name}_first_run": runs[0], f"{name}_last_run": runs[-1]}
             for file, history in named.items():

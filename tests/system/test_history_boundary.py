@@ -91,7 +91,7 @@ def test_pause_approvals_and_rollback_on_either_side_of_the_history_boundary(sta
     rolled = [e["region"] for e in stack.cli.events(status, "region_rolled_back")]
     assert rolled[-1] in ("staging-us-east-1",) and rolled[0] in ("ap-northeast-1", "ap-northeast-3"), rolled
 
-    audit = json.loads(stack.cli.run("history", release, "--output", "json").stdout)
+    audit = json.loads(stack.cli.run("history", release, "--output", "json").stdout)["entries"]
     actions = [(e["actor"], e["action"]) for e in audit]
     for entry in [
         ("ci-pipeline", "start"),

@@ -11,6 +11,7 @@ from datetime import timedelta
 
 from temporalio.client import Client
 
+from ringctl.client.lookup import ended_status
 from ringctl.client.releases import start_release
 from ringctl.providers.sandbox import SandboxWorld, Scenario
 from ringctl.workflows.models import ReleaseState
@@ -35,7 +36,7 @@ async def test_an_eight_second_bake_with_slow_evaluations_lasts_eight_seconds_no
         handle = await start_release(
             client, plan, service=SERVICE, version="9.0.0", started_by="ci", task_queue=task_queue
         )
-        status = await handle.result()
+        status = await ended_status(handle, rpc_timeout=None)
     assert status.state is ReleaseState.COMPLETED, status.reason
     staging = status.rings[0]
     deployed = next(e.at for e in status.events if e.action == "deploy" and e.region == "staging-1")

@@ -13,6 +13,7 @@ from typing import Any
 from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
+from ringctl.client.lookup import ended_status
 from ringctl.client.releases import start_release
 from ringctl.core.constants import MIN_HISTORY_EVENTS
 from ringctl.core.plan import Plan
@@ -49,7 +50,7 @@ async def test_a_six_hour_bake_continues_as_new_runs_each_under_the_limit_and_co
     client = skipping_env.client
     async with sandbox_worker(client, task_queue, world):
         handle = await start_bounded(client, plan, "7.0.0", task_queue)
-        status = await handle.result()
+        status = await ended_status(handle, rpc_timeout=None)
     assert status.state is ReleaseState.COMPLETED, status.reason
     runs = await runs_of(client, handle.id, handle.first_execution_run_id or handle.result_run_id or "")
     lengths = [len(run.events) for run in runs]
@@ -84,7 +85,7 @@ async def test_a_long_error_budget_hold_continues_as_new_and_deploys_once_data_r
         while len(await runs_of(client, handle.id, first or "")) < 3:
             await skipping_env.sleep(timedelta(minutes=20))  # the test server skips time only when asked
         world.scenario.no_data = {}  # the data comes back
-        status = await handle.result()
+        status = await ended_status(handle, rpc_timeout=None)
     assert status.state is ReleaseState.COMPLETED, status.reason
     actions = [e.action for e in status.events if e.ring == "canary"]
     assert actions.count("budget_hold") == 1, "announced once, not once per run"

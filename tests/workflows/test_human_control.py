@@ -13,8 +13,10 @@ from typing import Any
 import pytest
 from temporalio.client import Client, WorkflowHandle
 
+from ringctl.client.lookup import ended_status
 from ringctl.client.releases import rollback_release, send, start_release
 from ringctl.core.errors import ReleaseError
+from ringctl.core.searchattributes import SA_WAITING_FOR
 from ringctl.core.signing import ApprovalClaim, generate_keypair, sign_claim
 from ringctl.providers.sandbox import SandboxWorld
 from ringctl.workflows.models import ApproveRequest, ReleaseState, RingState
@@ -56,7 +58,7 @@ async def test_the_starter_may_not_approve_their_own_release(
         with pytest.raises(ReleaseError, match="'ci-pipeline' started release checkout@5.0.0 and may not approve it"):
             await send(client, SERVICE, RingRelease.approve, approve(STARTER))
         await send(client, SERVICE, RingRelease.approve, approve("release-manager"))
-        assert (await handle.result()).state is ReleaseState.COMPLETED
+        assert (await ended_status(handle, rpc_timeout=None)).state is ReleaseState.COMPLETED
 
 
 async def test_self_approval_allowed_when_the_ring_says_so(
@@ -67,7 +69,7 @@ async def test_self_approval_allowed_when_the_ring_says_so(
         handle = await start(client, task_queue, rings=rings)
         await wait_for(handle, awaiting("japan"))
         await send(client, SERVICE, RingRelease.approve, approve(STARTER))
-        assert (await handle.result()).state is ReleaseState.COMPLETED
+        assert (await ended_status(handle, rpc_timeout=None)).state is ReleaseState.COMPLETED
 
 
 async def test_two_of_three_approvals_from_a_group_each_person_once(
@@ -83,11 +85,14 @@ async def test_two_of_three_approvals_from_a_group_each_person_once(
         await send(client, SERVICE, RingRelease.approve, approve("alice", comment="looks good"))
         status = await handle.query(RingRelease.status)
         assert status.rings[-1].state is RingState.AWAITING_APPROVAL, "one approval is not enough"
-        assert status.reason == "waiting for 2 approvals of ring japan (alice, bob, carol)"
+        # issue 13: the wait said "2 approvals" after one arrived; it says what is still missing, and who may act
+        assert status.reason == "waiting for 1 more approval of ring japan (alice, bob, carol); approved by alice"
+        described = await handle.describe()
+        assert described.typed_search_attributes.get(SA_WAITING_FOR) == ["bob", "carol", "release-managers"]
         with pytest.raises(ReleaseError, match="'alice' has already approved ring 'japan'"):
             await send(client, SERVICE, RingRelease.approve, approve("alice"))
         await send(client, SERVICE, RingRelease.approve, approve("carol"))
-        final = await handle.result()
+        final = await ended_status(handle, rpc_timeout=None)
     assert final.state is ReleaseState.COMPLETED
     assert [a.approver for a in final.rings[-1].approvals] == ["alice", "carol"]
 
@@ -137,7 +142,7 @@ async def test_signed_approvals_valid_wrong_key_tampered_and_unsigned(
                 await send(client, SERVICE, RingRelease.approve, approve("alice", **fields))
             assert len((await handle.fetch_history()).events) == history, f"{case}: nothing written"
         await send(client, SERVICE, RingRelease.approve, approve("alice", **signed(keys, "alice")))
-        assert (await handle.result()).state is ReleaseState.COMPLETED
+        assert (await ended_status(handle, rpc_timeout=None)).state is ReleaseState.COMPLETED
 
 
 async def test_window_override_needs_an_allowed_approver_and_a_reason(
@@ -171,7 +176,7 @@ async def test_window_override_needs_an_allowed_approver_and_a_reason(
             RingRelease.approve,
             approve("oncall-lead", "canary", override_window=True, reason="security hotfix"),
         )
-        final = await handle.result()
+        final = await ended_status(handle, rpc_timeout=None)
     assert final.state is ReleaseState.COMPLETED
     override = final.rings[1].window_override
     assert override is not None and (override.by, override.reason) == ("oncall-lead", "security hotfix")
@@ -187,7 +192,7 @@ async def test_rollback_during_bake(client: Client, task_queue: str, world: Sand
         await wait_for(handle, lambda s: s.rings[1].state is RingState.BAKING)
         result = await rollback_release(client, SERVICE, by="oncall", reason="error logs")
         assert result.message == "rollback started"
-        final = await handle.result()
+        final = await ended_status(handle, rpc_timeout=None)
     assert final.state is ReleaseState.ROLLED_BACK
     assert world.image("canary-1") == world.image("staging-1") == "sandbox/app:0"
 
@@ -209,7 +214,7 @@ async def test_notifications_arrive_in_order_and_a_failing_webhook_changes_nothi
             handle = await start(client, task_queue, rings=rings, notifications=notifications)
             await wait_for(handle, awaiting("japan"))
             await send(client, SERVICE, RingRelease.approve, approve("release-manager"))
-            final = await handle.result()
+            final = await ended_status(handle, rpc_timeout=None)
         bodies = releases.wait_for(6)
         assert [body["ringctl"]["event"] for body in ends.wait_for(1)] == ["completed"]
         assert len(broken.received) >= 1, "the broken webhook was tried"
@@ -235,7 +240,7 @@ async def test_rollback_while_a_rollout_is_still_progressing(
         handle = await start(client, task_queue, rings=[ring("canary", region("canary-1"))])
         await wait_for(handle, lambda s: s.rings[0].regions[0].state.value == "verifying")
         await rollback_release(client, SERVICE, by="oncall", reason="stuck rollout")
-        final = await handle.result()
+        final = await ended_status(handle, rpc_timeout=None)
     assert final.state is ReleaseState.ROLLED_BACK
     assert world.image("staging-1") == "sandbox/app:0"
     assert final.rings[1].regions[0].state.value == "pending", "the next ring never started"
@@ -259,7 +264,7 @@ async def test_webhooks_given_by_reference_are_posted_and_never_in_the_history(
             handle = await start(
                 client, task_queue, rings=[ring("canary", region("canary-1"))], notifications=notifications
             )
-            final = await handle.result()
+            final = await ended_status(handle, rpc_timeout=None)
         assert [b["ringctl"]["event"] for b in by_env.wait_for(2)] == ["started", "completed"]
         assert [b["ringctl"]["event"] for b in by_file.wait_for(1)] == ["completed"]
         # every byte of every event, payloads as they are stored (the JSON form would base64 them)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 
+from ringctl.client.lookup import ended_status
 from ringctl.client.releases import send, start_release
 from ringctl.core.errors import ReleaseError
 from ringctl.providers.sandbox import ANY_VERSION, SandboxWorld
@@ -44,7 +45,7 @@ async def test_happy_path_goes_through_every_ring_in_order_with_japan_last(
         await send(
             client, SERVICE, RingRelease.approve, ApproveRequest(ring="japan", by="release-manager", comment="ok")
         )
-        status = await handle.result()
+        status = await ended_status(handle, rpc_timeout=None)
 
     assert status.state is ReleaseState.COMPLETED
     deploys = [call.region for call in world.calls if call.action == "deploy"]
@@ -97,7 +98,7 @@ async def test_gate_failure_rolls_back_in_reverse_ring_order_and_never_touches_j
     world.scenario.bad_gates["eu-west-1"] = {ANY_VERSION}
     async with sandbox_worker(client, task_queue, world):
         handle = await start(client, task_queue)
-        status = await handle.result()
+        status = await ended_status(handle, rpc_timeout=None)
 
     assert status.state is ReleaseState.ROLLED_BACK
     assert "gate breach: error-ratio in eu-west-1" in status.reason
@@ -115,7 +116,7 @@ async def test_gate_failure_rolls_back_in_reverse_ring_order_and_never_touches_j
 async def test_failed_rollout_rolls_back(client: Client, task_queue: str, world: SandboxWorld) -> None:
     world.scenario.bad_rollouts["canary-1"] = {"2.0.0"}
     async with sandbox_worker(client, task_queue, world):
-        status = await (await start(client, task_queue)).result()
+        status = await ended_status(await start(client, task_queue), rpc_timeout=None)
     assert status.state is ReleaseState.ROLLED_BACK
     assert "canary-1: simulated: progress deadline exceeded" in status.reason
     assert status.rings[1].regions[0].state is RegionState.ROLLED_BACK
@@ -135,7 +136,7 @@ async def test_halt_then_resume_retries_the_ring_and_completes(
         await send(client, SERVICE, RingRelease.resume, ResumeRequest(by="oncall", reason="false alarm"))
         await wait_for(handle, awaiting("japan"))
         await send(client, SERVICE, RingRelease.approve, ApproveRequest(ring="japan", by="release-manager"))
-        status = await handle.result()
+        status = await ended_status(handle, rpc_timeout=None)
     assert status.state is ReleaseState.COMPLETED
     assert ("oncall", "resume", "false alarm") in [(e.actor, e.action, e.detail) for e in status.events]
 
@@ -147,7 +148,7 @@ async def test_halt_then_rollback(client: Client, task_queue: str, world: Sandbo
         await wait_for(handle, lambda s: s.state is ReleaseState.HALTED)
         result = await send(client, SERVICE, RingRelease.rollback, RollbackRequest(by="oncall", reason="bad canary"))
         assert result.message == "rollback started"
-        status = await handle.result()
+        status = await ended_status(handle, rpc_timeout=None)
         with pytest.raises(ReleaseError, match="has ended"):
             await send(client, SERVICE, RingRelease.rollback, RollbackRequest(by="oncall", reason="again"))
     assert status.state is ReleaseState.ROLLED_BACK
@@ -161,7 +162,7 @@ async def test_halt_then_abort_leaves_regions_as_they_are(client: Client, task_q
         handle = await start(client, task_queue, rings=_halting_rings())
         await wait_for(handle, lambda s: s.state is ReleaseState.HALTED)
         await send(client, SERVICE, RingRelease.abort, AbortRequest(by="oncall", reason="investigating"))
-        status = await handle.result()
+        status = await ended_status(handle, rpc_timeout=None)
     assert status.state is ReleaseState.ABORTED
     assert world.image("canary-1") == "registry.example.com/checkout:2.0.0"
     assert not [c for c in world.calls if c.action == "rollback"]
@@ -184,7 +185,7 @@ async def test_pause_during_bake_holds_promotion_until_resume(
         assert held.rings[1].state is RingState.BAKING, "the bake does not finish while paused"
         assert held.rings[1].evaluations >= 3, "gates keep running while paused"
         await send(client, SERVICE, RingRelease.resume, ResumeRequest(by="oncall"))
-        status = await handle.result()
+        status = await ended_status(handle, rpc_timeout=None)
     assert status.state is ReleaseState.COMPLETED
     assert [e.action for e in status.events if e.actor == "oncall"] == ["pause", "resume"]
 
@@ -197,7 +198,7 @@ async def test_second_release_of_the_same_service_is_refused(
         with pytest.raises(ReleaseError, match=r"'checkout' already has a release in flight: checkout@2.0.0"):
             await start(client, task_queue, version="2.0.1")
         await send(client, SERVICE, RingRelease.rollback, RollbackRequest(by="oncall", reason="make room"))
-        assert (await handle.result()).state is ReleaseState.ROLLED_BACK
+        assert (await ended_status(handle, rpc_timeout=None)).state is ReleaseState.ROLLED_BACK
         again = await start(client, task_queue, version="2.0.1")
         assert (await again.query(RingRelease.status)).release_id == "checkout@2.0.1"
         await again.terminate("test done")
@@ -208,10 +209,15 @@ async def test_rollback_while_waiting_for_approval(client: Client, task_queue: s
         handle = await start(client, task_queue)
         await wait_for(handle, awaiting("japan"))
         await send(client, SERVICE, RingRelease.rollback, RollbackRequest(by="oncall", reason="customer report"))
-        status = await handle.result()
+        status = await ended_status(handle, rpc_timeout=None)
     assert status.state is ReleaseState.ROLLED_BACK
     assert all(world.image(r) == "sandbox/app:0" for r in STAGE_REGIONS)
-    assert [r.state for r in status.rings][-1] is RingState.AWAITING_APPROVAL
+    # issue 13: japan showed awaiting_approval after the rollback; it never started, and says so
+    japan = status.rings[-1]
+    assert japan.state is RingState.PENDING and japan.message == "not started: the release rolled back"
+    # the Temporal UI shows the run as what it is: failed, typed rolled_back, not a green COMPLETED
+    described = await handle.describe()
+    assert described.status is WorkflowExecutionStatus.FAILED
 
 
 async def test_status_query_reports_rings_regions_gates_and_actors(

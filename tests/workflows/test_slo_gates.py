@@ -25,6 +25,7 @@ from temporalio.worker import Worker
 
 from ringctl.activities.models import GateDecision, GateResult
 from ringctl.cli.render import render_status
+from ringctl.client.lookup import ended_status
 from ringctl.client.releases import send, start_release
 from ringctl.core.errors import ReleaseError
 from ringctl.core.plan import Plan
@@ -134,7 +135,7 @@ async def release_to_end(client: Client, task_queue: str, world: SandboxWorld, p
     async with prometheus_worker(client, task_queue, world):
         handle = await release(client, task_queue, plan)
         try:
-            return await asyncio.wait_for(handle.result(), 60)
+            return await asyncio.wait_for(ended_status(handle, rpc_timeout=None), 60)
         finally:
             await finish(handle)
 
@@ -187,14 +188,14 @@ async def test_error_spike_in_one_region_fails_the_ring_at_once(
             traffic.set(service, "eu-west-1", NEW, error_ratio=0.2)
             spiked = asyncio.get_running_loop().time()
             if on_failure == "rollback":
-                status = await asyncio.wait_for(handle.result(), 30)
+                status = await asyncio.wait_for(ended_status(handle, rpc_timeout=None), 30)
                 assert status.state is ReleaseState.ROLLED_BACK
             else:
                 status = await wait_for(handle, lambda s: s.state is ReleaseState.HALTED, timeout=30)
                 assert status.rings[1].state is RingState.HALTED
                 assert world.image("eu-west-1") == f"registry.example.com/{service}:{NEW}", "halt leaves regions"
                 await send(client, service, RingRelease.rollback, RollbackRequest(by="oncall", reason="spike"))
-                status = await asyncio.wait_for(handle.result(), 30)
+                status = await asyncio.wait_for(ended_status(handle, rpc_timeout=None), 30)
             detected_after = asyncio.get_running_loop().time() - spiked
         finally:
             await finish(handle)
@@ -241,7 +242,7 @@ async def test_no_traffic_holds_and_never_passes(
             assert any(e.action == "hold" for e in still.events)
 
             traffic.set("svc-quiet", "us-east-1", NEW, rps=RPS)  # traffic arrives: the bake resumes
-            status = await asyncio.wait_for(handle.result(), 60)
+            status = await asyncio.wait_for(ended_status(handle, rpc_timeout=None), 60)
         finally:
             await finish(handle)
     assert status.state is ReleaseState.COMPLETED
@@ -268,7 +269,7 @@ async def test_prometheus_down_mid_bake_holds_and_resumes_when_back(
                 assert (await handle.query(RingRelease.status)).rings[1].state is RingState.HOLDING
             finally:
                 await asyncio.to_thread(prometheus.start)
-            status = await asyncio.wait_for(handle.result(), 60)
+            status = await asyncio.wait_for(ended_status(handle, rpc_timeout=None), 60)
         finally:
             await finish(handle)
     assert status.state is ReleaseState.COMPLETED
@@ -320,7 +321,7 @@ async def test_exhausted_error_budget_blocks_the_ring_until_overridden(
                 ),
             )
             assert "overridden by sre" in result.message
-            status = await asyncio.wait_for(handle.result(), 60)
+            status = await asyncio.wait_for(ended_status(handle, rpc_timeout=None), 60)
         finally:
             await finish(handle)
     assert status.state is ReleaseState.COMPLETED
@@ -378,7 +379,7 @@ async def test_bad_only_in_the_second_ring_rolls_back_everything_and_never_touch
     async with prometheus_worker(client, task_queue, world):
         handle = await release(client, task_queue, plan)
         try:
-            status = await asyncio.wait_for(handle.result(), 90)
+            status = await asyncio.wait_for(ended_status(handle, rpc_timeout=None), 90)
         finally:
             await finish(handle)
 

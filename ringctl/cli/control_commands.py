@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from ringctl.cli.options import client_for, connection_options, echo_result, nonblank_reason, run
+from ringctl.cli.options import EXIT_REFUSED, client_for, connection_options, echo_result, nonblank_reason, run
 
 if TYPE_CHECKING:
     from ringctl.client.connection import ConnectionOptions
-    from ringctl.workflows.models import Command
+    from ringctl.workflows.models import Command, CommandResult
 
 
 @click.command()
@@ -19,10 +20,11 @@ if TYPE_CHECKING:
 @click.option("--reason", required=True, callback=nonblank_reason, help="Why (recorded).")
 @connection_options
 def rollback(release: str | None, service: str | None, reason: str, connection: ConnectionOptions, actor: str) -> None:
-    """Roll back every region RELEASE changed, in reverse ring order.
+    """Roll back every region RELEASE changed to the version it replaced, in reverse ring order.
 
-    Works while the release runs (any state) and after it ended, within the
-    plan's rollback_retention.
+    This is what `kubectl argo rollouts abort` does (back to stable); `ringctl abort`
+    does not roll back. Works while the release runs (any state) and after it ended,
+    within the plan's rollback_retention.
     """
     from ringctl.client.releases import rollback_release
 
@@ -64,21 +66,42 @@ def resume(release: str, reason: str, connection: ConnectionOptions, actor: str)
 @click.command()
 @click.argument("release")
 @click.option("--reason", required=True, callback=nonblank_reason, help="Why (recorded).")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation (asked only on a terminal).")
 @connection_options
-def abort(release: str, reason: str, connection: ConnectionOptions, actor: str) -> None:
-    """End RELEASE where it is, without rolling back."""
+def abort(release: str, reason: str, yes: bool, connection: ConnectionOptions, actor: str) -> None:
+    """Stop RELEASE and KEEP the new version where it is deployed (this is not a rollback: to go back to
+    the previous version use `ringctl rollback`).
+
+    Nothing more is deployed or promoted: regions the release reached keep the new
+    version, the others keep the previous one. (`kubectl argo rollouts abort` goes back
+    to stable: here that is `ringctl rollback`.) An aborted release can still be rolled
+    back later, within the plan's rollback_retention.
+    """
     from ringctl.workflows.models import AbortRequest
     from ringctl.workflows.ring_release import RingRelease
 
-    _send(release, RingRelease.abort, AbortRequest(by=actor, reason=reason), connection, actor)
+    if not yes and sys.stdin.isatty() and sys.stdout.isatty():  # a person at a terminal, not a script
+        question = (
+            f"Abort {release}? Regions it deployed KEEP the new version: this is not a rollback "
+            "(`ringctl rollback` goes back). Abort"
+        )
+        if not click.confirm(question, default=False):
+            click.echo("not aborted", err=True)
+            sys.exit(EXIT_REFUSED)
+    result = _send(release, RingRelease.abort, AbortRequest(by=actor, reason=reason), connection, actor)
+    version = result.release_id.partition("@")[2] or "the new version"
+    click.echo(f"{result.release_id}: regions already deployed keep {version}; this is not a rollback.")
+    click.echo(f"to go back to the previous version: ringctl rollback {result.release_id} --reason REASON")
 
 
-def _send(release: str, update: Any, command: Command, connection: ConnectionOptions, actor: str) -> None:
-    """Send one command (an Update of the release) and print what happened."""
+def _send(release: str, update: Any, command: Command, connection: ConnectionOptions, actor: str) -> CommandResult:
+    """Send one command (an Update of the release), print what happened and return it."""
     from ringctl.client.releases import send
 
-    async def go() -> None:
+    async def go() -> CommandResult:
         client = await client_for(connection, actor)
-        echo_result(await send(client, release, update, command))
+        result = await send(client, release, update, command)
+        echo_result(result)
+        return result
 
-    run(go())
+    return run(go())

@@ -57,12 +57,13 @@ class OnTerminal:
         os.write(self._master, text.encode())
 
     def read_until(self, text: str, timeout: float = 30) -> str:
-        """What the terminal showed so far, once it shows ``text``."""
+        """What the terminal showed so far (:func:`without_controls`), once it shows ``text``."""
         deadline = time.monotonic() + timeout
-        while text not in self.screen() and time.monotonic() < deadline:
+        while text not in without_controls(self.screen()) and time.monotonic() < deadline:
             self._read(0.1)
-        assert text in self.screen(), f"{text!r} not shown within {timeout} s:\n{self.screen()}"
-        return self.screen()
+        shown = without_controls(self.screen())
+        assert text in shown, f"{text!r} not shown within {timeout} s:\n{shown}"
+        return shown
 
     def finish(self, timeout: float = 60) -> tuple[int, str]:
         """Wait for the process to exit; its exit code and everything the terminal showed."""

@@ -70,6 +70,8 @@ EXIT_NOT_AS_SCRIPTED = 3
 POLL_SECONDS = 0.3
 #: Seconds without news before the demo says again what it waits for (doubling, up to the maximum).
 QUIET_SECONDS, QUIET_MAX_SECONDS = 10.0, 300.0
+#: What a line says instead of repeating a gate breach printed above it.
+SEE_BREACH = "see gate_failed above"
 
 
 def example_plan() -> Plan:
@@ -83,9 +85,36 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _event_line(event: Event) -> str:
+def _event_line(event: Event, detail: str) -> str:
     where = "/".join(x for x in (event.ring, event.region) if x)
-    return f"  {event.at:%H:%M:%S}  {event.actor:<16} {event.action:<22} {where:<22} {event.detail}"
+    return f"  {event.at:%H:%M:%S}  {event.actor:<16} {event.action:<22} {where:<22} {detail}"
+
+
+class _Breaches:
+    """Gate breaches, printed once: a later line that repeats one (the ring's failure, the halt, the
+    rollback's reason, the summary) points back to it instead."""
+
+    def __init__(self) -> None:
+        self._told: list[str] = []
+
+    def once(self, text: str) -> str:
+        """``text`` with every breach printed already replaced by a pointer to it."""
+        for told in self._told:
+            text = text.replace(told, SEE_BREACH)
+        return text
+
+    def event_line(self, event: Event) -> str:
+        """The event's audit line; a ``gate_failed`` breach is printed in full the first time."""
+        line = _event_line(event, self.once(event.detail))
+        if event.action == "gate_failed" and event.detail:
+            self._told.append(event.detail)
+        return line
+
+    def summary(self, status: ReleaseStatus) -> str:
+        """The final status table, its reason and ring messages without the breaches printed above."""
+        rings = [ring.model_copy(update={"message": self.once(ring.message)}) for ring in status.rings]
+        shortened = status.model_copy(update={"reason": self.once(status.reason), "rings": rings})
+        return render_status(shortened, events=0, queries=False)
 
 
 def describe_changes(plan: Plan, speed: float) -> list[str]:
@@ -130,6 +159,7 @@ class _Demo:
         self.client, self.plan, self.release = client, plan, release
         self.address, self.keep_running = address, keep_running
         self._halts_seen = 0
+        self.breaches = _Breaches()
 
     def command(self, *words: str, actor: str | None = None) -> str:
         """The ``ringctl`` command line for ``words`` against the demo's server."""
@@ -148,7 +178,7 @@ class _Demo:
         while True:
             status = await get_status(self.client, self.release)
             for event in status.events[shown:]:
-                click.echo(_event_line(event))
+                click.echo(self.breaches.event_line(event))
             if len(status.events) > shown:
                 quiet, news = QUIET_SECONDS, loop.time()
             shown = len(status.events)
@@ -157,7 +187,7 @@ class _Demo:
             if await self._respond(status):
                 continue  # show what the act changed at once
             if loop.time() - news > quiet:
-                click.echo(f"  ... still {status.state}: {status.reason}")
+                click.echo(f"  ... still {status.state}: {self.breaches.once(status.reason)}")
                 quiet, news = min(quiet * 2, QUIET_MAX_SECONDS), loop.time()
             await asyncio.sleep(POLL_SECONDS)
 
@@ -210,7 +240,7 @@ class _Demo:
         for words, what in (
             (["rollback", self.release, "--reason", f"ring {ring} failed its gates"], "undo every changed region"),
             (["resume", self.release, "--reason", "cause fixed, retry"], "retry the halted ring"),
-            (["abort", self.release, "--reason", f"stop at ring {ring}"], "end here, regions stay as they are"),
+            (["abort", self.release, "--reason", f"stop at ring {ring}"], "stop here; regions KEEP the new version"),
             (["status", self.release], "look first"),
         ):
             click.echo(f"    $ {self.command(*words)}    # {what}")
@@ -295,7 +325,7 @@ async def _run(
             except RingctlError as exc:  # a refused command, or the release's status is unavailable
                 click.echo(f"the demo cannot go on: {exc}", err=True)
             if outcome:
-                click.echo("\n" + render_status(outcome[-1], events=0, queries=False))
+                click.echo("\n" + demo.breaches.summary(outcome[-1]))
             if keep_running:
                 click.echo(f"\n--keep-running: server {address}, UI http://127.0.0.1:{ui_port}; Ctrl-C stops both")
                 await asyncio.Event().wait()

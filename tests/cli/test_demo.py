@@ -77,8 +77,14 @@ def test_halt_ring_failure_shows_the_halt_and_on_call_rolls_back() -> None:
     assert re.search(r"^state    rolled_back ", out, re.MULTILINE)
 
 
-def test_rollback_ring_failure_rolls_back_by_itself_and_japan_is_untouched() -> None:
-    result = run_demo("--fail-region", "eu-west-1")
+@pytest.fixture(scope="module")
+def rolled_back_by_itself() -> Run:
+    """The demo with a breach in eu-west-1, whose ring rolls back by itself (one run for the tests using it)."""
+    return run_demo("--fail-region", "eu-west-1")
+
+
+def test_rollback_ring_failure_rolls_back_by_itself_and_japan_is_untouched(rolled_back_by_itself: Run) -> None:
+    result = rolled_back_by_itself
     out = result.stdout
     assert result.returncode == 0, out + result.stderr
     assert acted(out, "ringctl", "rollback_start")
@@ -86,6 +92,15 @@ def test_rollback_ring_failure_rolls_back_by_itself_and_japan_is_untouched() -> 
     assert "oncall" not in out and "HALTED" not in out
     assert not re.search(r"(deploy|approve)\s+(japan|ap-)", out)
     assert re.search(r"^state    rolled_back ", out, re.MULTILINE)
+
+
+def test_each_gate_breach_is_printed_once(rolled_back_by_itself: Run) -> None:
+    """The breach used to be printed five times: gate_failed, ring_failed, rollback_start, reason, ring message."""
+    out = rolled_back_by_itself.stdout
+    breach = [line for line in out.splitlines() if "availability in eu-west-1: 0.01 breaches <= 0.001" in line]
+    assert len(breach) == 1 and acted(breach[0], "ringctl", "gate_failed", "na-eu"), out
+    assert acted(out, "ringctl", "ring_failed", "na-eu") and "gate breach: see gate_failed above" in out
+    assert re.search(r"^reason   ring na-eu failed: gate breach: see gate_failed above$", out, re.MULTILINE)
 
 
 async def test_the_workflow_gets_the_shipped_plan_scaled_by_speed_only(

@@ -92,7 +92,17 @@ def test_release_manager_and_auditor_through_a_signed_release_its_rollback_and_t
     status = stack.cli.wait_for(release, lambda s: s["state"] != "awaiting_approval", 20, "the approvals to count")
     if status["state"] == "awaiting_window":  # Japan's business hours and freezes stay in force
         carol = str(tmp_path / "carol.key")
-        override = ("approve", release, "--ring", "japan", "--override-window", "--reason", "audit test", "--key", carol)
+        override = (
+            "approve",
+            release,
+            "--ring",
+            "japan",
+            "--override-window",
+            "--reason",
+            "audit test",
+            "--key",
+            carol,
+        )
         assert stack.cli.run(*override, actor="carol").returncode == 0
     stack.cli.wait_state(release, "completed", timeout=90)
     rolled = stack.cli.run("rollback", release, "--reason", "late bug report")

@@ -107,6 +107,8 @@ async def bake(release: Release, index: int, ring: Ring, resume: Continued | Non
         counted = not release.paused and not holding and remaining > timedelta(0)
         step = min(interval, remaining) if counted else interval
         began = workflow.now()
+        status.next_check_at, status.bake_remaining = began + step, remaining  # shown by status (no command)
+        status.healthy_needed = max(required - streak, 0)
         if step > timedelta(0):
             await workflow.sleep(step)
         if counted and not by_clock:
@@ -139,6 +141,7 @@ async def bake(release: Release, index: int, ring: Ring, resume: Continued | Non
             f"ring {ring.name}: gates have missing data; holding" if holding else f"baking ring {ring.name}",
         )
         release.continue_if_due(index, Phase.BAKE, remaining, streak, holding)
+    status.next_check_at, status.bake_remaining, status.healthy_needed = None, None, 0
 
 
 async def evaluate(release: Release, index: int, ring: Ring, gates: list[Gate]) -> GateEvaluation | None:

@@ -164,6 +164,11 @@ class RingStatus(BaseModel):
     budget_override: Override | None = None
     window_override: Override | None = None
     waiting_until: datetime | None = Field(default=None, description="when the ring's deployment window opens")
+    next_check_at: datetime | None = Field(default=None, description="when the baking ring's gates are next checked")
+    bake_remaining: timedelta | None = Field(
+        default=None, description="bake time still to count (paused or holding time does not), as of the last check"
+    )
+    healthy_needed: int = Field(default=0, description="passing checks in a row the bake still needs to end")
 
 
 class ReleaseStatus(BaseModel):

@@ -91,7 +91,14 @@ def gate_check(ring: RingStatus, now: datetime) -> str | None:
         return "first gate check due"
     last = max(result.evaluated_at for result in ring.gate_results)
     times = f"{ring.evaluations} time{'s' if ring.evaluations != 1 else ''}"
-    return f"gates checked {times}, last at {_clock(last)} ({_span(last, now)} ago)"
+    text = f"gates checked {times}, last at {_clock(last)} ({_span(last, now)} ago)"
+    if ring.next_check_at is not None:
+        text += f"; next at {_clock(ring.next_check_at)} (in {_span(now, ring.next_check_at)})"
+    if ring.bake_remaining is not None:
+        text += f"; bake left {format_duration(ring.bake_remaining)}"
+    if ring.healthy_needed:
+        text += f", then {ring.healthy_needed} passing check{'s' if ring.healthy_needed != 1 else ''} in a row"
+    return text
 
 
 def ring_notes(status: ReleaseStatus, ring: RingStatus, now: datetime) -> list[str]:

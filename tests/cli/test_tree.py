@@ -167,3 +167,18 @@ def test_commands_start_without_rich() -> None:
         ("wait", "checkout", "--address", "127.0.0.1:9"),
     ):
         assert "rich" not in imported_by(*args), args
+
+
+def test_a_baking_ring_says_when_its_gates_are_checked_next_and_what_the_bake_still_needs() -> None:
+    baking = ring(
+        "na-eu",
+        RingState.BAKING,
+        "us-east-1",
+        gate_results=[result("error-ratio", "us-east-1", ago=20)],
+        evaluations=4,
+        next_check_at=NOW + timedelta(seconds=10),
+        bake_remaining=timedelta(minutes=12),
+        healthy_needed=2,
+    )
+    text = drawn(release(ReleaseState.BAKING, "na-eu", "baking ring na-eu", baking))
+    assert "next at 09:00:10Z (in 10s); bake left 12m, then 2 passing checks in a row" in text

@@ -158,7 +158,11 @@ def test_list_refuses_an_unknown_state_and_shows_a_terminated_release_as_termina
 
     stack.worker()
     release = stack.cli.start("checkout", "3.2.0", "--speed", SPEED)
-    stack.cli.wait_for(release, lambda s: s["state"] != "pending", 20, "the release to start")
+    baking = stack.cli.wait_for(
+        release, lambda s: any(r["next_check_at"] for r in s["rings"]), 30, "a ring's next gate check to be shown"
+    )
+    ring = next(r for r in baking["rings"] if r["next_check_at"])
+    assert ring["state"] in ("baking", "holding") and ring["bake_remaining"] is not None, ring
 
     async def terminate() -> None:
         client = await Client.connect(stack.server.address)

@@ -77,7 +77,15 @@ class Approval(Model):
 
 
 class Region(Model):
-    """One deployment target: a cloud region, reached through a kube context."""
+    """One deployment target: a cloud region, reached through a kube context.
+
+    ``pair`` and ``failure_domain`` say which regions one failure may take
+    together; the rules :func:`~ringctl.core.planrules.pairs_in_different_rings`
+    and :func:`~ringctl.core.planrules.failure_domains_in_different_rings` keep
+    such regions in different rings. A pair is declared on one side or both
+    (Azure has one-way pairs: Brazil South's pair is South Central US, whose own
+    pair is North Central US), so the other side need not name it back.
+    """
 
     name: Name
     country: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")] = Field(
@@ -86,6 +94,17 @@ class Region(Model):
     kube_context: str = Field(min_length=1)
     namespace: Name | None = Field(default=None, description="overrides the service's namespace in this region")
     prometheus_url: str | None = Field(default=None, description="overrides the plan's prometheus.url")
+    pair: Name | None = Field(
+        default=None,
+        description="name of another region of the plan paired with this one (e.g. Tokyo and Osaka, Azure's "
+        "japaneast and japanwest); the two must be in different rings. One side is enough: the other need not "
+        "name it back",
+    )
+    failure_domain: Name | None = Field(
+        default=None,
+        description="what one failure may take down together with this region (a physical site, a shared control "
+        "plane, ...); regions with the same failure_domain must be in different rings",
+    )
 
 
 class Ring(Model):

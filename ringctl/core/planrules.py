@@ -1,7 +1,8 @@
 """The plan-wide rules: checks that look across services, rings, groups and keys, one function each.
 
 A field's own constraints live on its model; what needs the whole plan (names
-unique across rings, Japan last, enough approvers, ...) is a rule here. A rule
+unique across rings, Japan last, enough approvers, the regions of a pair or of
+a failure domain in different rings, ...) is a rule here. A rule
 returns every :class:`Problem` it finds, each at its real location (a pydantic
 ``loc`` such as ``("rings", 0, "regions", 1, "country")``), and
 :func:`check_plan` raises all problems of all :data:`RULES` together as one
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from difflib import get_close_matches
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
@@ -22,7 +24,7 @@ if TYPE_CHECKING:
 
 __all__ = ["JAPAN", "PLAN_RULE", "RULES", "Loc", "Problem", "check_plan", "duplicate_names", "path", "raise_problems"]
 
-#: ISO 3166-1 alpha-2 code of Japan; regions tagged with it must be in the final ring.
+#: ISO 3166-1 alpha-2 code of Japan; regions tagged with it must be in the final ring(s), see :func:`japan_last`.
 JAPAN = "JP"
 #: The pydantic error type of a rule's problem (its message names the value, so none is appended).
 PLAN_RULE = "plan_rule"
@@ -96,6 +98,78 @@ def unique_region_names(plan: Plan) -> list[Problem]:
         for j, region in enumerate(ring.regions)
     ]
     return duplicate_names(named, "region")
+
+
+#: The advice of :func:`pairs_in_different_rings` and :func:`failure_domains_in_different_rings`.
+_APART = "put them in different rings so one failure cannot take both"
+
+
+def pairs_name_regions(plan: Plan) -> list[Problem]:
+    """Every ``pair`` names another region of the plan (in any ring, staging included)."""
+    names = [region.name for ring in plan.stages for region in ring.regions]
+    problems: list[Problem] = []
+    for i, ring in enumerate(plan.stages):
+        for j, region in enumerate(ring.regions):
+            loc, pair = (*plan.stage_loc(i), "regions", j, "pair"), region.pair
+            if pair is None:
+                continue
+            if pair == region.name:
+                problems.append(Problem(loc, f"region {pair!r} cannot be its own pair; name the other region", pair))
+            elif pair not in names:
+                close = get_close_matches(pair, names, n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                problems.append(Problem(loc, f"pair {pair!r} is not a region of the plan{hint}", pair))
+    return problems
+
+
+def pairs_in_different_rings(plan: Plan) -> list[Problem]:
+    """The two regions of a pair are not in one ring (staging included), whichever side declares the pair."""
+    problems: list[Problem] = []
+    for i, ring in enumerate(plan.stages):
+        loc = (*plan.stage_loc(i), "regions")
+        for j, first in enumerate(ring.regions):
+            for k, second in enumerate(ring.regions[j + 1 :], start=j + 1):
+                declared = [
+                    path((*loc, at, "pair"))
+                    for at, region, other in ((j, first, second), (k, second, first))
+                    if region.pair == other.name
+                ]
+                if declared:
+                    problems.append(
+                        Problem(
+                            loc,
+                            f"{first.name} and {second.name} are a pair ({', '.join(declared)}) but both are in "
+                            f"ring {ring.name!r}: {_APART}",
+                            [first.name, second.name],
+                        )
+                    )
+    return problems
+
+
+def failure_domains_in_different_rings(plan: Plan) -> list[Problem]:
+    """No two regions of one ring (staging included) share a ``failure_domain``.
+
+    Each region is reported with the first region of the ring in its domain.
+    """
+    problems: list[Problem] = []
+    for i, ring in enumerate(plan.stages):
+        first: dict[str, str] = {}
+        for region in ring.regions:
+            domain = region.failure_domain
+            if domain is None:
+                continue
+            if domain not in first:
+                first[domain] = region.name
+                continue
+            problems.append(
+                Problem(
+                    (*plan.stage_loc(i), "regions"),
+                    f"{first[domain]} and {region.name} share failure_domain {domain!r} but both are in ring "
+                    f"{ring.name!r}: {_APART}",
+                    [first[domain], region.name],
+                )
+            )
+    return problems
 
 
 def overrides_name_slos(plan: Plan) -> list[Problem]:
@@ -178,16 +252,31 @@ def approvers_have_keys(plan: Plan) -> list[Problem]:
 
 
 def japan_last(plan: Plan) -> list[Problem]:
-    """Only the final ring contains Japanese regions."""
-    last = len(plan.stages) - 1
+    """Only the final rings contain Japanese regions: the final ring, or the Japanese-only rings that end the plan.
+
+    Several Japanese-only rings at the end let a pair such as Tokyo and Osaka be
+    released one ring after the other (see :func:`pairs_in_different_rings`)
+    while every other region still comes first. Staging and the first ring (the
+    canary) are never among several final rings: Japan is never the canary.
+    """
+
+    def japanese_only(index: int) -> bool:
+        return all(region.country == JAPAN for region in plan.stages[index].regions)
+
+    first = len(plan.stages) - 1
+    if japanese_only(first):  # a mixed final ring stays the only one: nothing else may follow Japan
+        while first > 2 and japanese_only(first - 1):
+            first -= 1
+    allowed = [ring.name for ring in plan.stages[first:]]
+    final = f"final ring {allowed[0]!r}" if len(allowed) == 1 else f"final rings {', '.join(map(repr, allowed))}"
     return [
         Problem(
             (*plan.stage_loc(i), "regions", j, "country"),
             f"Japan must be last: region {region.name!r} (country 'JP') is in ring {ring.name!r}, but only the "
-            f"final ring {plan.stages[last].name!r} may contain Japanese regions",
+            f"{final} may contain Japanese regions",
             region.country,
         )
-        for i, ring in enumerate(plan.stages[:last])
+        for i, ring in enumerate(plan.stages[:first])
         for j, region in enumerate(ring.regions)
         if region.country == JAPAN
     ]
@@ -198,12 +287,15 @@ RULES: tuple[Callable[[Plan], list[Problem]], ...] = (
     unique_service_names,
     unique_ring_names,
     unique_region_names,
+    pairs_name_regions,
     overrides_name_slos,
     ring_gates_differ_from_slo_gates,
     groups_have_members,
     enough_approvers,
     approvers_have_keys,
     japan_last,
+    pairs_in_different_rings,
+    failure_domains_in_different_rings,
 )
 
 

@@ -30,6 +30,7 @@ with workflow.unsafe.imports_passed_through():
         SYSTEM_ACTOR,
         WORKFLOW_TYPE,
     )
+    from ringctl.core.durations import format_duration
     from ringctl.core.notifications import NotificationEvent
     from ringctl.core.plan import OnFailure, Ring
     from ringctl.workflows import commands, gating, regions
@@ -318,7 +319,7 @@ class RingRelease:
             release.set_state(ReleaseState.DEPLOYING, f"deploying ring {ring.name}")
             await regions.deploy_ring(release, index, ring)
             status.state = RingState.BAKING
-            release.set_state(ReleaseState.BAKING, f"baking ring {ring.name} for {ring.bake}")
+            release.set_state(ReleaseState.BAKING, f"baking ring {ring.name} for {format_duration(ring.bake)}")
         await gating.bake(release, index, ring, resume if phase is Phase.BAKE else None)
         release.stop_if_interrupted()
         regions.promote(release, index)

@@ -118,11 +118,12 @@ def render_status(status: ReleaseStatus, events: int = 10, queries: bool = True)
 
 def render_events(events: list[Event]) -> str:
     """The audit log, one line per event: when, who, what, where, why; signed commands with their key."""
-    lines = [f"  {'AT (UTC)':<19}  {'ACTOR':<16} {'ACTION':<18} {'WHERE':<18} DETAIL"]
+    rows = []
     for event in events:
-        where = "/".join(x for x in (event.ring, event.region) if x)
         detail = event.detail
         if event.key_fingerprint:
             detail = f"{detail}  [signed, key {event.key_fingerprint}]".strip()
-        lines.append(f"  {_when(event.at)}  {event.actor:<16} {event.action:<18} {where:<18} {detail}")
-    return "\n".join(lines)
+        where = "/".join(x for x in (event.ring, event.region) if x) or "-"
+        rows.append((_when(event.at), event.actor, event.action, where, detail))
+    lines = table(("AT (UTC)", "ACTOR", "ACTION", "WHERE", "DETAIL"), rows).splitlines()
+    return "\n".join("  " + line.rstrip() for line in lines)

@@ -60,3 +60,8 @@ def test_bake_accuracy_runs_once() -> None:
 def test_list_waiting_over_a_thousand_waiting_releases_takes_under_a_second() -> None:
     out = bench("waiting_list.py", "--releases", "1000", "--runs", "3", timeout=300)
     assert "target: list --waiting over 1000 waiting releases under 1 s: met" in out, out
+
+
+def test_evidence_gates_run_side_by_side() -> None:
+    out = bench("evidence.py", "--releases", "2", "--unchanged", "5")
+    assert "fail a 2x regression" in out and "kayenta once" in out and "target: false fails" in out

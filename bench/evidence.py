@@ -29,7 +29,7 @@ rate comes from ``--unchanged`` releases (1,000 by default). A regression
 exactly at ringctl's tolerance (1.5x at tolerance 1.5) is the least favourable
 case: by design it neither fails nor passes, save at most alpha of the time each.
 
-    .venv/bin/python bench/evidence.py            # 1,000 releases per scenario: ~70 s on 2 cores
+    .venv/bin/python bench/evidence.py            # 1,000 releases per scenario: 1-2 minutes on 2 cores
     .venv/bin/python bench/evidence.py --quick    # 20 per regression, 100 unchanged: ~3 s
 """
 

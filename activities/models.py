@@ -79,3 +79,30 @@ class GateEvaluation(Message):
 
     results: list[GateResult]
     decision: GateDecision
+
+
+class CheckAlarmsInput(Message):
+    """Run the plan's alarm ``queries`` for ``service`` in every region of a ring."""
+
+    release_id: str
+    service: str
+    ring: str
+    regions: list[Region]
+    queries: list[str]
+    prometheus_url: str
+    #: Seconds one query may take; a slower one leaves the region's alarms unknown. ``None``: the source's own.
+    timeout: float | None = None
+
+
+class Alarm(Message):
+    """One alert firing in one region."""
+
+    name: str
+    region: str
+
+
+class AlarmCheck(Message):
+    """The alarms firing in a ring's regions, and why any region's alarms are unknown (region -> error)."""
+
+    firing: list[Alarm] = []
+    unknown: dict[str, str] = {}

@@ -6,9 +6,10 @@ are Updates whose validators (:mod:`ringctl.workflows.commands`) refuse what is
 not allowed now, so a refused command writes nothing to the history.
 
 Where things are: the run's state and bookkeeping in :mod:`~ringctl.workflows.state`,
-the error-budget check and the bake in :mod:`~ringctl.workflows.gating`, deploys and
-rollbacks of regions in :mod:`~ringctl.workflows.regions`, notifications in
-:mod:`~ringctl.workflows.outbox`; this module drives the rings in order.
+the alarm blocker in :mod:`~ringctl.workflows.alarms`, the error-budget check and the
+bake in :mod:`~ringctl.workflows.gating`, deploys and rollbacks of regions in
+:mod:`~ringctl.workflows.regions`, notifications in :mod:`~ringctl.workflows.outbox`;
+this module drives the rings in order.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ with workflow.unsafe.imports_passed_through():
     from ringctl.core.durations import format_duration
     from ringctl.core.notifications import NotificationEvent
     from ringctl.core.plan import OnFailure, Ring
-    from ringctl.workflows import commands, gating, regions
+    from ringctl.workflows import alarms, commands, gating, regions
     from ringctl.workflows.models import (
         AbortRequest,
         Approval,
@@ -293,7 +294,7 @@ class RingRelease:
         return None
 
     async def _run_ring(self, index: int, ring: Ring, resume: Continued | None = None) -> None:
-        """Approval, window, error budget, deploy, bake, promote: one ring, or its rest after ``resume``."""
+        """Approval, window, alarms, error budget, deploy, bake, promote: one ring, or its rest after ``resume``."""
         release, request = self._release, self._release.request
         status = release.status.rings[index]
         release.status.current_ring = ring.name
@@ -308,6 +309,7 @@ class RingRelease:
                 await self._wait_for_window(index, ring)
                 await release.checkpoint()
         if phase is not Phase.BAKE:
+            await alarms.wait_while_firing(release, index, ring)
             budget_gates = request.plan.budget_gates_for(request.service, ring)
             if budget_gates and status.budget_override is None:
                 await gating.check_budget(release, index, ring, budget_gates, resume)

@@ -41,6 +41,8 @@ PATCH_LOCAL_GATES = "local-gate-evaluation"
 PATCH_INDEX_WAITING = "index-waiting-for"
 #: A release that ends other than completed ends its workflow as failed, with its status (issue 13).
 PATCH_END_AS_STATE = "end-as-release-state"
+#: A ring waits while the plan's alarms fire in its regions, before its error-budget check (issue 14).
+PATCH_ALARM_BLOCKER = "alarm-blocker"
 
 #: A release continues as a new run once its history passes this many events (or the server suggests it) ...
 HISTORY_EVENTS = 5_000

@@ -26,6 +26,7 @@ from typing import Annotated
 
 from pydantic import Field, StringConstraints, model_validator
 
+from ringctl.core.alarms import Alarms
 from ringctl.core.durations import Duration, PositiveDuration
 from ringctl.core.gates import (
     MAX_CONSECUTIVE_HEALTHY,
@@ -126,6 +127,7 @@ class Ring(Model):
     windows: list[Window] = Field(default_factory=list, description="when the ring may start; empty: any time")
     freezes: list[Freeze] = Field(default_factory=list, description="periods in which the ring may not start")
     holidays: HolidayFreeze | None = Field(default=None, description="public holidays of a country as freezes")
+    check_alarms: bool = Field(default=True, description="wait while the plan's alarms fire in the ring's regions")
 
     @property
     def schedule(self) -> RingSchedule:
@@ -184,6 +186,7 @@ class Plan(Model):
     groups: dict[str, list[str]] = Field(default_factory=dict, description="approver groups: name -> users")
     approvals: ApprovalSigning = Field(default_factory=ApprovalSigning, description="signed approvals")
     notifications: Notifications = Field(default_factory=Notifications)
+    alarms: Alarms | None = Field(default=None, description="page alerts that keep a ring from starting; none: off")
 
     def approvers_for(self, ring: Ring) -> list[str]:
         """The users who may approve ``ring``: its approvers with groups expanded; empty means anyone."""
@@ -241,6 +244,7 @@ class Plan(Model):
 
 __all__ = [
     "JAPAN",
+    "Alarms",
     "MAX_APPROVALS",
     "MAX_CONSECUTIVE_HEALTHY",
     "MAX_PARALLEL",

@@ -4,7 +4,7 @@ Demos and tests run the shipped ``rings.yaml`` as it is, only faster. ``N``
 divides the plan's waiting times, nothing else:
 
 * every ring's ``bake``;
-* every gate and SLO evaluation ``interval`` (never below :data:`MIN_INTERVAL`);
+* every gate and SLO evaluation ``interval`` and the ``alarms`` re-check interval (never below :data:`MIN_INTERVAL`);
 * every ring's ``rollout_timeout`` (never below :data:`MIN_ROLLOUT_TIMEOUT`).
 
 Everything a person decided stays in force: deployment windows, freezes, public
@@ -46,7 +46,10 @@ def scale_plan(plan: Plan, speed: float) -> Plan:
         for service in plan.services
     ]
     stages = [_scale_ring(ring, speed) for ring in plan.stages]
-    return plan.model_copy(update={"services": services, "staging": stages[0], "rings": stages[1:]})
+    alarms = plan.alarms and plan.alarms.model_copy(
+        update={"interval": _shorter(plan.alarms.interval, speed, MIN_INTERVAL)}
+    )
+    return plan.model_copy(update={"services": services, "staging": stages[0], "rings": stages[1:], "alarms": alarms})
 
 
 def _shorter(value: timedelta, speed: float, floor: timedelta = timedelta(0)) -> timedelta:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from ringctl.core.plan import Gate, Region
-from ringctl.providers.models import DeployInput, Measurement, RollbackResult, RolloutStatus, Target, UndoRecord
+from ringctl.providers.models import DeployInput, Measurement, RollbackResult, RolloutStatus, Series, Target, UndoRecord
 
 
 class DeployTarget(Protocol):
@@ -37,4 +37,8 @@ class MetricsSource(Protocol):
 
         A query error or timeout is reported in ``Measurement.error``, not raised.
         """
+        ...
+
+    async def series(self, query: str, region: Region, url: str) -> Series:
+        """The series an alert query (already rendered) returns for ``region``; errors in ``Series.error``."""
         ...

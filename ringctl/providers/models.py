@@ -115,3 +115,11 @@ class Measurement(Message):
     value: float | None = None
     samples: float | None = None
     error: str | None = None
+
+
+class Series(Message):
+    """What an alert query returned: the label set of each series (each a firing alarm); ``error`` when it failed."""
+
+    query: str
+    series: list[dict[str, str]] = []
+    error: str | None = None

@@ -13,6 +13,9 @@ use and reused until :meth:`PrometheusSource.aclose`.
 A source made with ``url=`` (``ringctl worker --prometheus-url``) sends every
 query there, whatever URL the plan names for the region: for a worker outside
 the plan's network, or one reading a central Thanos or Mimir.
+
+:meth:`PrometheusSource.series` runs an alert query of the plan's ``alarms:``
+and returns the label sets of the series it gives (each a firing alarm).
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ import structlog
 from ringctl.core.errors import TransientError
 from ringctl.core.plan import Gate, Region
 from ringctl.core.query import render_query
-from ringctl.providers.models import Measurement
+from ringctl.providers.models import Measurement, Series
 
 log = structlog.get_logger(__name__)
 
@@ -169,8 +172,27 @@ class PrometheusSource:
             self._clients[key] = client
         return client
 
+    async def series(self, query: str, region: Region, url: str) -> Series:
+        """The label sets of the series ``query`` returns at ``url`` (or the override); failures in ``Series.error``."""
+        url = self._override or url
+        try:
+            data = await self._data(url, query)
+        except _QueryFailed as exc:
+            log.warning("prometheus.series_failed", region=region.name, prometheus=url, error=str(exc), query=query)
+            return Series(query=query, error=f"query {exc}")
+        result = data.get("result")
+        if data.get("resultType") != "vector" or not isinstance(result, list):
+            return Series(query=query, error=f"query returned a {data.get('resultType')}; it must give a vector")
+        labels = [item.get("metric") for item in result if isinstance(item, dict)]
+        series = [{str(key): str(value) for key, value in m.items()} for m in labels if isinstance(m, dict)]
+        return Series(query=query, series=series)
+
     async def _instant(self, url: str, query: str) -> float | None:
         """One instant query reduced to a value; ``None`` for an empty vector; ``_QueryFailed`` otherwise."""
+        return _reduce(await self._data(url, query))
+
+    async def _data(self, url: str, query: str) -> dict[str, Any]:
+        """The ``data`` block of one instant query; ``_QueryFailed`` when there is none."""
         client = self._client(url)
         params = {"query": query, "timeout": f"{int(self._timeout * 1000)}ms"}
         try:
@@ -186,7 +208,8 @@ class PrometheusSource:
             raise _QueryFailed(f"failed: unexpected response from {_base(url)}: {_snippet(response)}")
         if body.get("warnings"):
             log.warning("prometheus.query_warnings", query=query, warnings=body["warnings"])
-        return _reduce(body["data"])
+        data: dict[str, Any] = body["data"]
+        return data
 
 
 def _reduce(data: dict[str, Any]) -> float | None:

@@ -33,6 +33,7 @@ from ringctl.providers.models import (
     RollbackResult,
     RolloutState,
     RolloutStatus,
+    Series,
     Target,
     UndoRecord,
 )
@@ -353,6 +354,13 @@ class SandboxMetricsSource:
         else:
             breach = Scenario.matches(scenario.bad_gates, region.name, version)
         return Measurement(query=query, value=_value(gate, breach), samples=max(gate.min_samples * 10, 1000))
+
+    async def series(self, query: str, region: Region, url: str) -> Series:
+        """One series per alert the scenario fires in ``region`` (``Scenario.alarms``), after its ``gates`` delay."""
+        scenario = self.world.scenario
+        await asyncio.sleep(scenario.delay("gates"))
+        names = sorted(scenario.alarms.get(region.name, set()))
+        return Series(query=query, series=[{"alertname": name, "region": region.name} for name in names])
 
 
 def _value(gate: Gate, breach: bool) -> float:

@@ -48,6 +48,8 @@ class Scenario:
     no_data: dict[str, set[str]] = field(default_factory=dict)
     #: Regions whose error budget is spent (error-budget gates before a ring breach there).
     exhausted_budget: set[str] = field(default_factory=set)
+    #: Region name -> names of the page alerts firing there (the plan's ``alarms:`` queries return them).
+    alarms: dict[str, set[str]] = field(default_factory=dict)
     rollout_polls: int = 1
     #: Seconds one call takes, per :data:`DelayKind`: a slow provider. ``gates`` is per measurement.
     delays: dict[str, float] = field(default_factory=dict)
@@ -84,6 +86,7 @@ class _ScenarioFile(BaseModel):
     bad_gates: dict[str, set[str]] = {}
     no_data: dict[str, set[str]] = {}
     exhausted_budget: set[str] = set()
+    alarms: dict[str, set[str]] = {}
     rollout_polls: int = Field(default=1, ge=1)
     delays: dict[DelayKind, NonNegativeFloat] = {}
     request_timeout: PositiveFloat = DEFAULT_REQUEST_TIMEOUT

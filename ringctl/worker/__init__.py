@@ -18,6 +18,7 @@ from temporalio.service import RPCError
 from temporalio.worker import PollerBehaviorAutoscaling, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from ringctl.activities.alarms import AlarmActivities
 from ringctl.activities.gates import GateActivities
 from ringctl.activities.notify import NotifyActivities
 from ringctl.activities.region import RegionActivities
@@ -104,6 +105,7 @@ def build_worker(
             region.wait_rollout,
             region.rollback,
             gates.evaluate_gates,
+            AlarmActivities(metrics_source).check_alarms,
             check_window,
             notify.notify,
         ],

@@ -29,6 +29,10 @@ What a test drives:
 * :meth:`~MetricsBed.silence`: a version's series disappear from a region (no
   data at all), until :meth:`~MetricsBed.healthy` brings them back;
 * :meth:`~MetricsBed.outage`: Prometheus is down for the block (its data is kept);
+* :data:`PAGE_RULES`: an alerting rule shaped like Sloth's page alerts fires
+  ``ErrorBudgetBurnPage`` for a service in a region while more than half of its
+  requests (all versions, over 5 s) fail, so ``ALERTS{sloth_severity="page"}``
+  series come and go with :meth:`~MetricsBed.breach` and :meth:`~MetricsBed.healthy`;
 * :class:`SlowProxy`: a slow Prometheus, for a worker given the proxy's URL.
 
 The bed is shared by the whole session and its windows are long (the budget's
@@ -65,6 +69,16 @@ DEFAULT_RPS = 100.0
 HEALTHY_LATENCY = 0.05
 #: The largest ``min_samples`` of the shipped plan.
 MIN_SAMPLES = 300.0
+#: The bed's alerting rules: a page alert, labelled as Sloth labels them, per service and region failing badly.
+PAGE_RULES = """groups:
+  - name: ringctl-test-pages
+    rules:
+      - alert: ErrorBudgetBurnPage
+        expr: >-
+          sum by (service, region) (rate(http_requests_total{code=~"5.."}[5s]))
+          / sum by (service, region) (rate(http_requests_total[5s])) > 0.5
+        labels: {sloth_severity: page, sloth_slo: availability}
+"""
 #: What :meth:`MetricsBed.wait_for_samples` counts: the shipped samples query over its shortest window.
 SAMPLES_QUERY = 'sum(increase(http_requests_total{{service="{service}",region="{region}",version="{version}"}}[5m]))'
 
@@ -258,8 +272,17 @@ def metrics_bed() -> Iterator[MetricsBed]:
     """The session's traffic simulator and real Prometheus (1 s scrapes); a missing binary fails in CI."""
     binary = find_prometheus()
     require(binary is not None, "prometheus binary not found (apt-get install prometheus, or set PROMETHEUS_BINARY)")
-    with TrafficSimulator() as sim, PrometheusServer([sim.target], binary=binary, scrape_interval="1s") as prom:
+    with TrafficSimulator() as sim, PrometheusServer([sim.target], binary=binary, rules=PAGE_RULES) as prom:
         yield MetricsBed(sim, prom)
 
 
-__all__ = ["ALL_REGIONS", "DEFAULT_RPS", "HEALTHY_LATENCY", "MIN_SAMPLES", "MetricsBed", "SlowProxy", "metrics_bed"]
+__all__ = [
+    "ALL_REGIONS",
+    "DEFAULT_RPS",
+    "HEALTHY_LATENCY",
+    "MIN_SAMPLES",
+    "PAGE_RULES",
+    "MetricsBed",
+    "SlowProxy",
+    "metrics_bed",
+]

@@ -60,14 +60,18 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
-def render_config(targets: list[str], scrape_interval: str = "1s", job: str = "traffic") -> str:
-    """A ``prometheus.yml`` scraping ``targets`` (``host:port``) every ``scrape_interval``."""
+def render_config(
+    targets: list[str], scrape_interval: str = "1s", job: str = "traffic", rule_files: list[str] | None = None
+) -> str:
+    """A ``prometheus.yml`` scraping ``targets`` (``host:port``) every ``scrape_interval``, evaluating ``rule_files``."""
     target_list = ", ".join(f'"{t}"' for t in targets)
+    rules = "rule_files:\n" + "".join(f'  - "{f}"\n' for f in rule_files) if rule_files else ""
     return (
         "global:\n"
         f"  scrape_interval: {scrape_interval}\n"
         f"  scrape_timeout: {scrape_interval}\n"
         f"  evaluation_interval: {scrape_interval}\n"
+        f"{rules}"
         "scrape_configs:\n"
         f"  - job_name: {job}\n"
         f"    static_configs:\n"
@@ -88,8 +92,12 @@ class PrometheusServer:
         port: int | None = None,
         workdir: str | Path | None = None,
         start_timeout: float = DEFAULT_START_TIMEOUT,
+        rules: str | None = None,
     ) -> None:
-        """Prepare (not start) a server scraping ``targets``; the binary defaults to :func:`find_prometheus`."""
+        """Prepare (not start) a server scraping ``targets``; the binary defaults to :func:`find_prometheus`.
+
+        ``rules``, a rule file's YAML, is evaluated every ``scrape_interval`` (alerts show as ``ALERTS`` series).
+        """
         self._binary = binary or find_prometheus()
         self._targets = list(targets)
         self._host = host
@@ -102,7 +110,11 @@ class PrometheusServer:
         self.config_path = self._workdir / "prometheus.yml"
         self.data_path = self._workdir / "data"
         self.log_path = self._workdir / "prometheus.log"
-        self.config_path.write_text(render_config(self._targets, scrape_interval))
+        rule_files = []
+        if rules is not None:
+            rule_files.append(str(self._workdir / "rules.yml"))
+            (self._workdir / "rules.yml").write_text(rules)
+        self.config_path.write_text(render_config(self._targets, scrape_interval, rule_files=rule_files))
         #: Seconds the last :meth:`start` took until ready and all targets up.
         self.startup_seconds: float | None = None
 

@@ -164,6 +164,15 @@ async def _partly_approved_rollback(client: Client, queue: str) -> WorkflowHandl
     return handle
 
 
+async def _alarm_blocker(client: Client, queue: str) -> WorkflowHandle:  # type: ignore[type-arg]
+    rings = [ring("canary", region("canary-1")), ring("na-eu", region("us-east-1"))]
+    plan = make_plan(rings=rings, alarms={"interval": "1s"})
+    handle = await start_release(client, plan, service=SERVICE, version="1.0.10", started_by="ci", task_queue=queue)
+    await _until(handle, lambda s: s.rings[1].state is RingState.HOLDING and "CheckoutBurn" in s.reason)
+    await asyncio.sleep(1.5)  # one more check while it fires; then main() clears the alarm
+    return handle
+
+
 _RECEIVER = WebhookReceiver()
 
 
@@ -189,6 +198,8 @@ async def main() -> None:
             # Recorded after PATCH_INDEX_WAITING and PATCH_END_AS_STATE: one of two approvals re-indexes who may
             # still approve; the rollback ends the workflow as failed, carrying the status.
             "partly_approved_rollback": (_partly_approved_rollback, Scenario()),
+            # Recorded after PATCH_ALARM_BLOCKER: canary holds while an alarm fires, then goes on once it clears.
+            "alarm_blocker": (_alarm_blocker, Scenario(alarms={"canary-1": {"CheckoutBurn"}})),
         }
         _RECEIVER.start()
         for name, (scenario, script) in scenarios.items():
@@ -198,8 +209,9 @@ async def main() -> None:
             queue = f"record-{uuid.uuid4()}"
             async with sandbox_worker(env.client, queue, world):
                 handle = await scenario(env.client, queue)
-                if name == "halt_resume":
+                if name in ("halt_resume", "alarm_blocker"):
                     world.scenario.bad_gates.clear()
+                    world.scenario.alarms.clear()
                 await ended_status(handle, rpc_timeout=None)
             runs = await runs_of(env.client, handle.id, handle.first_execution_run_id or "")
             named = {name: runs[0]} if len(runs) == 1 else {f"{name}_first_run": runs[0], f"{name}_last_run": runs[-1]}

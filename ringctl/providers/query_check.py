@@ -57,6 +57,8 @@ def plan_queries(plan: Plan) -> list[TemplatedQuery]:
             base = f"{plan.stage_path(i)}.gates[{j}]"
             add(f"{base}.query", gate.query, plan.services[0].name, ring.regions[0].name, gate.window)
             add(f"{base}.samples_query", gate.samples_query, plan.services[0].name, ring.regions[0].name, gate.window)
+    for i, query in enumerate(plan.alarms.queries if plan.alarms else []):
+        add(f"alarms.queries[{i}]", query, plan.services[0].name, plan.staging.regions[0].name, timedelta(0))
     return out
 
 

@@ -18,6 +18,8 @@ from ringctl.activities.models import Alarm, AlarmCheck, CheckAlarmsInput
 from ringctl.core.alarms import DEFAULT_ALARM_QUERIES, Alarms
 from ringctl.core.plan import Region
 from ringctl.providers.prometheus import PrometheusSource
+from ringctl.providers.query_check import plan_queries
+from tests.support.plans import make_plan
 
 URL = "http://prometheus.test:9090"
 REGIONS = [Region(name=name, country="US", kube_context=name) for name in ("us-east-1", "eu-west-1")]
@@ -101,3 +103,11 @@ async def test_an_unreachable_or_slow_prometheus_is_unknown_never_clear() -> Non
 
     slowed = await check(slow, timeout=0.2)
     assert slowed.unknown == {"us-east-1": "timed out after 0.2s", "eu-west-1": "timed out after 0.2s"}
+
+
+def test_check_queries_includes_the_alarm_queries() -> None:
+    plan = make_plan(alarms={})
+    checked = {q.path: q.query for q in plan_queries(plan)}
+    assert checked["alarms.queries[0]"] == DEFAULT_ALARM_QUERIES[0].replace("{region}", "staging-1")
+    assert "alarms.queries[1]" in checked
+    assert not any(q.path.startswith("alarms") for q in plan_queries(make_plan()))

@@ -2,7 +2,10 @@
 
 After the ring's approval and window, before its error-budget check, the
 ``check_alarms`` activity runs the plan's ``alarms:`` queries in the ring's
-regions. While an alarm fires, or a region's alarms are unknown (Prometheus
+regions, and the SLOs' burn-rate checks over every version are evaluated there
+like gates (:meth:`~ringctl.core.plan.Plan.alarm_gates_for`; a breach is an
+alarm named after its gate, missing data follows the SLO's ``missing_data``).
+While an alarm fires, or a region's alarms are unknown (Prometheus
 down, a failed query: never read as "no alarm"), the ring and the release are
 ``holding`` with the alarms and regions in the reason, and the check runs again
 every ``alarms.interval``. A budget override (``approve --override-budget``)
@@ -20,11 +23,12 @@ from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from ringctl.activities.alarms import AlarmActivities
-    from ringctl.activities.models import AlarmCheck, CheckAlarmsInput
+    from ringctl.activities.models import Alarm, AlarmCheck, CheckAlarmsInput, GateDecision, GateEvaluation
     from ringctl.core.alarms import Alarms
     from ringctl.core.constants import PATCH_ALARM_BLOCKER, SYSTEM_ACTOR
     from ringctl.core.durations import format_duration
     from ringctl.core.plan import Ring
+    from ringctl.workflows import gating
     from ringctl.workflows.models import Phase, ReleaseState, RingState
     from ringctl.workflows.state import Release
     from ringctl.workflows.timeouts import GATE_RETRY, GATE_TIMEOUT_MARGIN
@@ -44,11 +48,14 @@ async def wait_while_firing(release: Release, index: int, ring: Ring) -> None:
         return
     if not workflow.patched(PATCH_ALARM_BLOCKER):
         return
+    gates = release.request.plan.alarm_gates_for(release.request.service, ring)
     release.budget_waiting.add(ring.name)
     recorded = ""
     try:
         while status.budget_override is None:
             check = await _check(release, ring, alarms)
+            if gates:
+                check = with_burn_rates(check, await gating.evaluate(release, index, ring, gates), ring)
             if not check.firing and not check.unknown:
                 if recorded:
                     release.event(SYSTEM_ACTOR, "alarm_cleared", ring=ring.name)
@@ -94,6 +101,19 @@ async def _check(release: Release, ring: Ring, alarms: Alarms) -> AlarmCheck:
     except ActivityError as error:
         reason = release.failure_of(error)
         return AlarmCheck(unknown={region.name: reason for region in ring.regions})
+
+
+def with_burn_rates(check: AlarmCheck, evaluation: GateEvaluation | None, ring: Ring) -> AlarmCheck:
+    """``check`` with the burn-rate alarms: a breach fires, a hold (or no evaluation) leaves the region unknown."""
+    if evaluation is None:
+        failed = {region.name: "burn-rate evaluation failed" for region in ring.regions}
+        return AlarmCheck(firing=check.firing, unknown={**failed, **check.unknown})
+    breached = [Alarm(name=r.gate, region=r.region) for r in evaluation.results if r.decision is GateDecision.FAIL]
+    unknown = dict(check.unknown)
+    for result in evaluation.results:
+        if result.decision is GateDecision.HOLD:
+            unknown.setdefault(result.region, f"{result.gate}: {result.reason}")
+    return AlarmCheck(firing=[*check.firing, *breached], unknown=unknown)
 
 
 def describe(check: AlarmCheck) -> str:

@@ -8,6 +8,11 @@ Prometheus without such alert rules never blocks a release; a query that fails
 missing data does, never passes. The defaults read the ``ALERTS`` series of
 Sloth's page alerts (``sloth_severity="page"``) and Pyrra's critical ones
 (``severity="critical"``) whose ``region`` label is the region.
+
+ringctl's own burn-rate checks count too (``burn_rate``, on by default): each
+SLO's ``burn_rate`` windows over its ``budget_query``, the region's bad ratio
+of every version, since the ring's regions do not run the new version yet
+(:meth:`ringctl.core.slo.Slo.alarm_gates`).
 """
 
 from __future__ import annotations
@@ -37,6 +42,10 @@ class Alarms(ConfigModel):
         min_length=1,
         description="PromQL templates ({service}, {region}); every series returned is a firing alarm, "
         "named by its alertname label",
+    )
+    burn_rate: bool = Field(
+        default=True,
+        description="also the burn-rate checks of the service's SLOs, over every version (their budget_query)",
     )
     interval: EvaluationInterval = Field(
         default=timedelta(minutes=1), description="how often a waiting ring checks again"

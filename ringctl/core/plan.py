@@ -230,6 +230,13 @@ class Plan(Model):
         spec = self.service(service)
         return [*ring.gates, *(g for slo in spec.slos for g in slo.gates(ring.slo_overrides.get(slo.name)))]
 
+    def alarm_gates_for(self, service: str, ring: Ring) -> list[Gate]:
+        """The burn-rate checks of ``service``'s SLOs over every version, alarms before ``ring`` deploys."""
+        if self.alarms is None or not self.alarms.burn_rate:
+            return []
+        spec = self.service(service)
+        return [g for slo in spec.slos for g in slo.alarm_gates(ring.slo_overrides.get(slo.name))]
+
     def budget_gates_for(self, service: str, ring: Ring) -> list[Gate]:
         """The error-budget gates checked before ``ring`` is deployed for ``service``."""
         spec = self.service(service)

@@ -127,25 +127,44 @@ class Slo(ConfigModel):
             "slo": slo.name,
         }
         threshold = slo.threshold if slo.threshold is not None else round(1 - slo.good_fraction, 12)
-        gates: list[Gate] = [
-            ThresholdGate(
-                name=slo.name, comparison=slo.comparison, threshold=threshold, window=slo.gate_window, **common
+        threshold_gate = ThresholdGate(
+            name=slo.name, comparison=slo.comparison, threshold=threshold, window=slo.gate_window, **common
+        )
+        return [threshold_gate, *slo._burn_rate_gates("burn", common)]
+
+    def alarm_gates(self, override: SloOverride | None = None) -> list[Gate]:
+        """The burn-rate checks over every version (``budget_query``), alarms before a ring; none without one.
+
+        Named ``<slo>:alarm-burn-<short>-<long>``, so their results never mix with the bake's.
+        """
+        slo = self.model_copy(update=override.changes()) if override else self
+        if not slo.budget_query:
+            return []
+        common: dict[str, Any] = {
+            "query": slo.budget_query,
+            "samples_query": slo.budget_samples_query,
+            "min_samples": slo.min_samples if slo.budget_samples_query else 0,
+            "missing_data": slo.missing_data,
+            "interval": slo.interval,
+            "slo": slo.name,
+        }
+        return slo._burn_rate_gates("alarm-burn", common)
+
+    def _burn_rate_gates(self, prefix: str, common: dict[str, Any]) -> list[Gate]:
+        """One burn-rate gate per ``burn_rate`` check, named ``<slo>:<prefix>-<short>-<long>``."""
+        return [
+            BurnRateGate(
+                name=f"{self.name}:{prefix}-{format_duration(check.short)}-{format_duration(check.long)}",
+                kind=GateKind.BURN_RATE,
+                comparison=Comparison.LE,
+                threshold=check.factor,
+                window=check.short,
+                long_window=check.long,
+                objective=self.good_fraction,
+                **common,
             )
+            for check in self.burn_rate
         ]
-        for check in slo.burn_rate:
-            gates.append(
-                BurnRateGate(
-                    name=f"{slo.name}:burn-{format_duration(check.short)}-{format_duration(check.long)}",
-                    kind=GateKind.BURN_RATE,
-                    comparison=Comparison.LE,
-                    threshold=check.factor,
-                    window=check.short,
-                    long_window=check.long,
-                    objective=slo.good_fraction,
-                    **common,
-                )
-            )
-        return gates
 
     def budget_gate(self, override: SloOverride | None = None) -> ErrorBudgetGate | None:
         """The error-budget gate checked before a ring, or ``None`` if the SLO (as overridden) has none."""

@@ -164,13 +164,29 @@ async def _partly_approved_rollback(client: Client, queue: str) -> WorkflowHandl
     return handle
 
 
-async def _alarm_blocker(client: Client, queue: str) -> WorkflowHandle:  # type: ignore[type-arg]
+async def _alarm_blocker(  # type: ignore[type-arg]
+    client: Client, queue: str, *, version: str = "1.0.10", slos: list[dict[str, object]] | None = None
+) -> WorkflowHandle:
     rings = [ring("canary", region("canary-1")), ring("na-eu", region("us-east-1"))]
-    plan = make_plan(rings=rings, alarms={"interval": "1s"})
-    handle = await start_release(client, plan, service=SERVICE, version="1.0.10", started_by="ci", task_queue=queue)
-    await _until(handle, lambda s: s.rings[1].state is RingState.HOLDING and "CheckoutBurn" in s.reason)
+    data = plan_data(rings=rings, alarms={"interval": "1s"})
+    data["services"][0]["slos"] = slos or []
+    plan = Plan.model_validate(data)
+    handle = await start_release(client, plan, service=SERVICE, version=version, started_by="ci", task_queue=queue)
+    await _until(handle, lambda s: s.rings[1].state is RingState.HOLDING and "alarm firing" in s.reason)
     await asyncio.sleep(1.5)  # one more check while it fires; then main() clears the alarm
     return handle
+
+
+async def _alarm_burn_rate(client: Client, queue: str) -> WorkflowHandle:  # type: ignore[type-arg]
+    slo = {
+        "name": "availability",
+        "sli": 'sum(rate(errors{region="{region}",version="{version}"}[{window}]))',
+        "objective": 99.9,
+        "interval": "1s",
+        "burn_rate": [{"short": "5m", "long": "1h", "factor": 14.4}],
+        "budget_query": 'sum(rate(errors{region="{region}"}[{window}]))',
+    }
+    return await _alarm_blocker(client, queue, version="1.0.11", slos=[slo])
 
 
 _RECEIVER = WebhookReceiver()
@@ -200,6 +216,8 @@ async def main() -> None:
             "partly_approved_rollback": (_partly_approved_rollback, Scenario()),
             # Recorded after PATCH_ALARM_BLOCKER: canary holds while an alarm fires, then goes on once it clears.
             "alarm_blocker": (_alarm_blocker, Scenario(alarms={"canary-1": {"CheckoutBurn"}})),
+            # The SLOs' burn-rate checks over every version as alarms: canary-1 burns until main() clears it.
+            "alarm_burn_rate": (_alarm_burn_rate, Scenario(bad_gates={"canary-1": {ANY_VERSION}})),
         }
         _RECEIVER.start()
         for name, (scenario, script) in scenarios.items():
@@ -209,7 +227,7 @@ async def main() -> None:
             queue = f"record-{uuid.uuid4()}"
             async with sandbox_worker(env.client, queue, world):
                 handle = await scenario(env.client, queue)
-                if name in ("halt_resume", "alarm_blocker"):
+                if name in ("halt_resume", "alarm_blocker", "alarm_burn_rate"):
                     world.scenario.bad_gates.clear()
                     world.scenario.alarms.clear()
                 await ended_status(handle, rpc_timeout=None)

@@ -11,14 +11,14 @@ from typing import Any
 from temporalio.client import Client, WorkflowHandle
 
 from ringctl.activities.alarms import alarm_name
-from ringctl.activities.models import Alarm, AlarmCheck
+from ringctl.activities.models import Alarm, AlarmCheck, GateDecision
 from ringctl.client.lookup import ended_status
 from ringctl.client.releases import send, start_release
-from ringctl.providers.sandbox import SandboxWorld, Scenario
+from ringctl.providers.sandbox import ANY_VERSION, SandboxWorld, Scenario
 from ringctl.workflows.alarms import describe
 from ringctl.workflows.models import ApproveRequest, ReleaseState, ReleaseStatus, RingState
 from ringctl.workflows.ring_release import RingRelease
-from tests.support.plans import SERVICE, make_plan, region, ring
+from tests.support.plans import SERVICE, make_plan, plan_data, region, ring
 from tests.support.release_waits import wait_for
 from tests.support.workers import sandbox_worker
 
@@ -115,6 +115,33 @@ async def test_no_alarms_block_or_a_ring_that_opts_out_is_not_checked(
         status = await ended_status(handle, rpc_timeout=None)
     assert status.state is ReleaseState.COMPLETED
     assert not [e for e in status.events if e.action.startswith("alarm_")]
+
+
+async def test_a_burning_slo_in_the_rings_regions_is_an_alarm(
+    client: Client, task_queue: str, world: SandboxWorld
+) -> None:
+    world.scenario = Scenario(bad_gates={"us-east-1": {ANY_VERSION}})  # every version burns there
+    services = plan_data()["services"]
+    services[0]["slos"] = [
+        {
+            "name": "availability",
+            "sli": 'sum(rate(errors{region="{region}",version="{version}"}[{window}]))',
+            "objective": 99.9,
+            "interval": "1s",
+            "burn_rate": [{"short": "5m", "long": "1h", "factor": 14.4}],
+            "budget_query": 'sum(rate(errors{region="{region}"}[{window}]))',
+        }
+    ]
+    async with sandbox_worker(client, task_queue, world):
+        handle = await start(client, task_queue, alarms=ALARMS, services=services)
+        status = await wait_for(handle, holding("na-eu", "alarm firing: availability:alarm-burn-5m-1h in us-east-1"))
+        burn = [r for r in status.rings[2].gate_results if r.gate == "availability:alarm-burn-5m-1h"]
+        assert burn and burn[-1].decision is GateDecision.FAIL and burn[-1].query.startswith("sum(rate(errors{region")
+        assert "us-east-1" not in {c.region for c in world.calls}
+        world.scenario = Scenario()
+        status = await ended_status(handle, rpc_timeout=None)
+    assert status.state is ReleaseState.COMPLETED
+    assert [e.ring for e in status.events if e.action == "alarm_cleared"] == ["na-eu"]
 
 
 def test_alarms_are_named_by_alertname_and_grouped_by_alert() -> None:

@@ -65,7 +65,7 @@ class Situation:
     interrupted: bool
     rollback_requested: bool
     rings: Sequence[RingStatus]
-    #: Rings whose error-budget check waits (exhausted or missing data): a budget override may release them.
+    #: Rings whose error-budget or alarm check waits (exhausted, firing, unknown): a budget override releases them.
     budget_waiting: frozenset[str]
     now: datetime
 

@@ -114,7 +114,7 @@ class Release:
         self.resume_requested = False
         #: Deploys sent and not yet answered: a rollback waits for them, so no undo record is lost.
         self.deploys_in_flight: set[asyncio.Task[None]] = set()
-        #: Rings whose error-budget check is waiting (exhausted or missing data): an override may release them.
+        #: Rings whose error-budget or alarm check is waiting: a budget override may release them.
         self.budget_waiting: set[str] = set()
         self._published: tuple[str, str, tuple[str, ...]] | None = None
         if request.continued is not None:  # the previous run indexed these; the new run inherits them

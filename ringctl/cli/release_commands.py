@@ -121,7 +121,9 @@ def release_start(
 @click.argument("release")
 @click.option("--ring", required=True, help="Ring to approve.")
 @click.option("--comment", default="", help="Why (recorded).")
-@click.option("--override-budget", is_flag=True, help="Deploy the ring although its error budget is exhausted.")
+@click.option(
+    "--override-budget", is_flag=True, help="Deploy the ring although its error budget is exhausted or an alarm fires."
+)
 @click.option("--override-window", is_flag=True, help="Deploy the ring outside its window or during a freeze.")
 @click.option("--reason", default="", help="Why the override is needed (required with an override; recorded).")
 @click.option(

@@ -40,7 +40,7 @@ async def wait_while_firing(release: Release, index: int, ring: Ring) -> None:
     Returns at once without ``alarms:`` in the plan, with ``check_alarms: false``
     on the ring, or after a budget override. Records ``alarm_firing`` (the
     alerts and regions; again when they change), ``alarm_unknown`` and
-    ``alarm_cleared``; a run continued during the wait records its alarms once more.
+    ``alarm_cleared``; a run continued during the wait goes on from the last one recorded.
     """
     alarms = release.request.plan.alarms
     status = release.status.rings[index]
@@ -50,7 +50,9 @@ async def wait_while_firing(release: Release, index: int, ring: Ring) -> None:
         return
     gates = release.request.plan.alarm_gates_for(release.request.service, ring)
     release.budget_waiting.add(ring.name)
-    recorded = ""
+    alarm_events = (e for e in reversed(release.status.events) if e.ring == ring.name and e.action.startswith("alarm_"))
+    last = next(alarm_events, None)  # a continued run goes on from what the run before it recorded
+    recorded = last.detail if last is not None and last.action != "alarm_cleared" else ""
     try:
         while status.budget_override is None:
             check = await _check(release, ring, alarms)

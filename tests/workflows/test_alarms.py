@@ -6,19 +6,23 @@ sandbox's ``Scenario.alarms`` says which alerts fire where.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from temporalio.client import Client, WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
 
 from ringctl.activities.alarms import alarm_name
 from ringctl.activities.models import Alarm, AlarmCheck, GateDecision
 from ringctl.client.lookup import ended_status
 from ringctl.client.releases import send, start_release
+from ringctl.core.constants import MIN_HISTORY_EVENTS
 from ringctl.providers.sandbox import ANY_VERSION, SandboxWorld, Scenario
 from ringctl.workflows.alarms import describe
 from ringctl.workflows.models import ApproveRequest, ReleaseState, ReleaseStatus, RingState
 from ringctl.workflows.ring_release import RingRelease
 from tests.support.plans import SERVICE, make_plan, plan_data, region, ring
+from tests.support.release_runs import runs_of
 from tests.support.release_waits import wait_for
 from tests.support.workers import sandbox_worker
 
@@ -142,6 +146,35 @@ async def test_a_burning_slo_in_the_rings_regions_is_an_alarm(
         status = await ended_status(handle, rpc_timeout=None)
     assert status.state is ReleaseState.COMPLETED
     assert [e.ring for e in status.events if e.action == "alarm_cleared"] == ["na-eu"]
+
+
+async def test_a_long_alarm_continues_as_new_runs_and_is_recorded_once(
+    skipping_env: WorkflowEnvironment, task_queue: str, world: SandboxWorld
+) -> None:
+    """Hours of a firing page before canary, checked every minute: the wait continues as new runs."""
+    world.scenario = Scenario(alarms={"canary-1": {"CheckoutBurn"}})
+    client = skipping_env.client
+    rings = [ring("canary", region("canary-1"))]
+    plan = make_plan(rings=rings, alarms={"interval": "1m"})
+    async with sandbox_worker(client, task_queue, world):
+        handle = await start_release(
+            client,
+            plan,
+            service=SERVICE,
+            version="7.2.0",
+            started_by="ci",
+            task_queue=task_queue,
+            history_limit=MIN_HISTORY_EVENTS,
+        )
+        while len(await runs_of(client, handle.id, handle.first_execution_run_id or "")) < 3:
+            await skipping_env.sleep(timedelta(minutes=20))  # the test server skips time only when asked
+        world.scenario = Scenario()
+        status = await ended_status(handle, rpc_timeout=None)
+    assert status.state is ReleaseState.COMPLETED, status.reason
+    actions = [e.action for e in status.events if e.ring == "canary"]
+    assert actions.count("alarm_firing") == 1, "recorded once, not once per run"
+    assert actions.index("alarm_firing") < actions.index("alarm_cleared") < actions.index("promote")
+    assert [c.region for c in world.calls] == ["staging-1", "canary-1"]
 
 
 def test_alarms_are_named_by_alertname_and_grouped_by_alert() -> None:

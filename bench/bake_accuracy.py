@@ -27,6 +27,7 @@ sys.path.insert(0, str(ROOT))
 from temporalio.client import Client
 
 from bench.orchestration import POLL, TimedTarget, plan_of
+from bench.procstats import run_to_exit
 from ringctl.client.devserver import start_dev_server
 from ringctl.client.lookup import ended_status
 from ringctl.client.releases import start_release
@@ -115,4 +116,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    run_to_exit(main())

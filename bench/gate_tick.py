@@ -40,7 +40,7 @@ sys.path.insert(0, str(ROOT))
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
 
-from bench.procstats import cpu_seconds, pct, proc_status_kb
+from bench.procstats import cpu_seconds, pct, proc_status_kb, run_to_exit
 from ringctl.client.devserver import start_dev_server
 from ringctl.client.releases import start_release
 from ringctl.core.durations import parse_duration
@@ -392,4 +392,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    run_to_exit(main())

@@ -15,7 +15,6 @@ a run.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import sys
 import time
@@ -27,6 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
+from bench.procstats import run_to_exit
 from ringctl.client.devserver import start_time_skipping_server
 from ringctl.client.lookup import ended_status
 from ringctl.client.releases import start_release
@@ -94,7 +94,7 @@ def main() -> None:
     configure_logging(level="WARNING")
     print(f"$ python bench/history_bound.py --regions {args.regions} --days {args.days:g} --interval {args.interval}")
     print(f"machine: {os.cpu_count()} cores, shared; server and worker on it")
-    asyncio.run(measure(args.regions, args.days, args.interval))
+    run_to_exit(measure(args.regions, args.days, args.interval))
 
 
 if __name__ == "__main__":

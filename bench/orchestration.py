@@ -45,7 +45,7 @@ sys.path.insert(0, str(ROOT))
 
 from temporalio.client import Client
 
-from bench.procstats import cpu_seconds, ms, pct, proc_status_kb, self_cpu, server_pid
+from bench.procstats import cpu_seconds, ms, pct, proc_status_kb, run_to_exit, self_cpu, server_pid
 from ringctl.client.devserver import start_dev_server
 from ringctl.client.lookup import ended_status
 from ringctl.client.releases import start_release
@@ -468,4 +468,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    run_to_exit(main())

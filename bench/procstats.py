@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 import os
 import resource
-from collections.abc import Sequence
+import sys
+import traceback
+from collections.abc import Coroutine, Sequence
+from typing import Any, NoReturn
 
 
 def pct(values: Sequence[float], q: float) -> float:
@@ -55,3 +59,23 @@ def server_pid() -> int | None:
         if ppid == me and comm.startswith("temporal"):
             return int(entry)
     return None
+
+
+def run_to_exit(main: Coroutine[Any, Any, None]) -> NoReturn:
+    """Run a benchmark's ``main``, flush, and end the process with ``os._exit`` (1 after a traceback).
+
+    As ``ringctl`` ends (ringctl/cli/__init__.py:main): the Temporal client's native threads
+    can crash CPython's finalization of a process (temporalio/sdk-python#300); a benchmark that
+    printed every figure then died of SIGSEGV (-11) on its way out in a CI run.
+    """
+    code = 0
+    try:
+        asyncio.run(main)
+    except SystemExit as exc:  # argparse: --help, a usage error
+        code = exc.code if isinstance(exc.code, int) else 0
+    except BaseException:  # noqa: BLE001  (printed, then the exit code says it)
+        traceback.print_exc()
+        code = 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

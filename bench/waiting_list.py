@@ -34,6 +34,7 @@ sys.path.insert(0, str(ROOT))
 from temporalio.client import Client
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
+from bench.procstats import run_to_exit
 from ringctl.client.listing import waiting_releases
 from ringctl.core.constants import MEMO_WAITING, workflow_id_for
 from ringctl.core.payloads import DATA_CONVERTER
@@ -173,4 +174,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    run_to_exit(main())

@@ -66,7 +66,7 @@ def test_release_manager_and_auditor_through_a_signed_release_its_rollback_and_t
 ) -> None:
     plan, fingerprints = signed_plan(stack, tmp_path)
     stack.worker()
-    release = stack.cli.start("checkout", "3.0.0", "--speed", SPEED, plan=plan)
+    release = stack.cli.start("checkout", "23.0.0", "--speed", SPEED, plan=plan)
     stack.cli.wait_state(release, "awaiting_approval", timeout=90)
 
     # what waits for whom: across services, who may act, why
@@ -111,7 +111,7 @@ def test_release_manager_and_auditor_through_a_signed_release_its_rollback_and_t
     paused = stack.cli.run("pause", release)
     assert paused.returncode == 1 and f"release {release} has ended (rolled_back)" in paused.stderr, paused.stderr
 
-    newer = stack.cli.start("checkout", "3.1.0", "--speed", SPEED, plan=plan)
+    newer = stack.cli.start("checkout", "23.1.0", "--speed", SPEED, plan=plan)
     stack.cli.wait_for(newer, lambda s: s["state"] != "pending", 20, "the next release to start")
 
     # the superseded release still reads, whole: one release with its rollback
@@ -128,7 +128,7 @@ def test_release_manager_and_auditor_through_a_signed_release_its_rollback_and_t
     assert f"[signed, key {fingerprints['alice']}]" in text and "late bug report" in text
     rows = json.loads(stack.cli.run("list", "--service", "checkout", "--output", "json").stdout)
     assert [(r["release_id"], r["state"]) for r in rows if r["release_id"] == release] == [(release, "rolled_back")]
-    assert asyncio.run(runs_of(stack, "3.0.0")) == [
+    assert asyncio.run(runs_of(stack, "23.0.0")) == [
         (WorkflowExecutionStatus.COMPLETED, f"release {release} started by ci-pipeline"),
         (WorkflowExecutionStatus.FAILED, f"rollback of {release} (ended completed) by oncall"),
     ]
@@ -157,7 +157,7 @@ def test_list_refuses_an_unknown_state_and_shows_a_terminated_release_as_termina
     assert bogus.returncode == 2 and "'bogus' is not a state" in bogus.stderr
 
     stack.worker()
-    release = stack.cli.start("checkout", "3.2.0", "--speed", SPEED)
+    release = stack.cli.start("checkout", "23.2.0", "--speed", SPEED)
     baking = stack.cli.wait_for(
         release, lambda s: any(r["next_check_at"] for r in s["rings"]), 30, "a ring's next gate check to be shown"
     )

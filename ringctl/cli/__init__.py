@@ -91,6 +91,13 @@ def _main() -> int:
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         return 130
+    except click.exceptions.NoArgsIsHelpError as exc:  # a group without its command: its help
+        exc.show()
+        return exc.exit_code
+    except click.UsageError as exc:  # one line, naming the option and value, and where help is
+        where = exc.ctx.command_path if exc.ctx is not None else "ringctl"
+        click.echo(f"error: {exc.format_message()} (see {where} --help)", err=True)
+        return exc.exit_code
     except click.ClickException as exc:
         exc.show()
         return exc.exit_code

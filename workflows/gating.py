@@ -56,7 +56,7 @@ async def check_budget(
                 if announced is not None:
                     release.event(SYSTEM_ACTOR, "budget_ok", ring=ring.name)
                 return
-            detail = _summary(r for r in (evaluation.results if evaluation else []) if r.decision is verdict)
+            detail = summary(r for r in (evaluation.results if evaluation else []) if r.decision is verdict)
             detail = detail or "gate evaluation failed"
             if verdict is GateDecision.FAIL:
                 status.state = RingState.AWAITING_BUDGET_OVERRIDE
@@ -120,7 +120,7 @@ async def bake(release: Release, index: int, ring: Ring, resume: Continued | Non
             continue
         verdict = evaluation.decision if evaluation is not None else GateDecision.HOLD
         if evaluation is not None and verdict is GateDecision.FAIL:
-            detail = _summary(r for r in evaluation.results if r.decision is GateDecision.FAIL)
+            detail = summary(r for r in evaluation.results if r.decision is GateDecision.FAIL)
             release.event(SYSTEM_ACTOR, "gate_failed", ring=ring.name, detail=detail)
             release.notify(
                 NotificationEvent.GATE_FAILED,
@@ -131,7 +131,7 @@ async def bake(release: Release, index: int, ring: Ring, resume: Continued | Non
         streak = streak + 1 if verdict is GateDecision.PASS else 0
         was_holding, holding = holding, verdict is GateDecision.HOLD
         if holding and not was_holding and evaluation is not None:
-            held = _summary(r for r in evaluation.results if r.decision is GateDecision.HOLD)
+            held = summary(r for r in evaluation.results if r.decision is GateDecision.HOLD)
             release.event(SYSTEM_ACTOR, "hold", ring=ring.name, detail=held)
         elif was_holding and not holding:
             release.event(SYSTEM_ACTOR, "hold_cleared", ring=ring.name)
@@ -235,6 +235,6 @@ def previous_versions(records: Iterable[UndoRecord]) -> dict[str, str]:
     return versions
 
 
-def _summary(results: Iterable[GateResult]) -> str:
+def summary(results: Iterable[GateResult]) -> str:
     """``gate in region: reason`` of each result, ``; ``-separated."""
     return "; ".join(f"{r.gate} in {r.region}: {r.reason}" for r in results)

@@ -203,17 +203,24 @@ class PastRelease(Message):
 
 
 class Phase(StrEnum):
-    """The loop of a ring a continued run picks up."""
+    """The loop of a ring a continued run picks up.
+
+    ``watch`` is the post-release watch (``ring`` is then past the last stage); a
+    worker from before it cannot decode it, so its workflow task fails and is
+    retried until a worker of this version takes it.
+    """
 
     BUDGET = "budget"
     BAKE = "bake"
+    WATCH = "watch"
 
 
 class Continued(Message):
     """What a run hands to the next when the release continues as new: its status and where it stands.
 
     ``remaining``, ``streak`` and ``holding`` are the bake's (``phase`` ``bake``); a run
-    continued during the error-budget check (``phase`` ``budget``) checks it again.
+    continued during the error-budget check (``phase`` ``budget``) checks it again;
+    ``remaining`` and ``holding`` are also the post-release watch's (``phase`` ``watch``).
     """
 
     status: ReleaseStatus

@@ -8,8 +8,8 @@ not allowed now, so a refused command writes nothing to the history.
 Where things are: the run's state and bookkeeping in :mod:`~ringctl.workflows.state`,
 the alarm blocker in :mod:`~ringctl.workflows.alarms`, the error-budget check and the
 bake in :mod:`~ringctl.workflows.gating`, deploys and rollbacks of regions in
-:mod:`~ringctl.workflows.regions`, notifications in :mod:`~ringctl.workflows.outbox`;
-this module drives the rings in order.
+:mod:`~ringctl.workflows.regions`, notifications in :mod:`~ringctl.workflows.outbox`,
+the post-release watch in :mod:`~ringctl.workflows.watch`; this module drives the rings in order.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ with workflow.unsafe.imports_passed_through():
     from ringctl.core.durations import format_duration
     from ringctl.core.notifications import NotificationEvent
     from ringctl.core.plan import OnFailure, Ring
-    from ringctl.workflows import alarms, commands, gating, regions
+    from ringctl.workflows import alarms, commands, gating, regions, watch
     from ringctl.workflows.models import (
         AbortRequest,
         Approval,
@@ -273,7 +273,7 @@ class RingRelease:
     # -- progress --------------------------------------------------------------------
 
     async def _advance(self, continued: Continued | None) -> str | None:
-        """Run every ring (from where a continued run left off); the failure to roll back for, or None."""
+        """Run every ring (from where a continued run left off) and the watch; the failure to roll back for, or None."""
         release = self._release
         first = continued.ring if continued is not None else 0
         for index, ring in enumerate(release.stages[first:], start=first):
@@ -291,7 +291,7 @@ class RingRelease:
                         return reason
                     await self._halt(ring, reason)
                     resume = None  # a retried ring runs in full
-        return None
+        return await watch.run(release, continued)
 
     async def _run_ring(self, index: int, ring: Ring, resume: Continued | None = None) -> None:
         """Approval, window, alarms, error budget, deploy, bake, promote: one ring, or its rest after ``resume``."""

@@ -43,6 +43,8 @@ PATCH_INDEX_WAITING = "index-waiting-for"
 PATCH_END_AS_STATE = "end-as-release-state"
 #: A ring waits while the plan's alarms fire in its regions, before its error-budget check (issue 14).
 PATCH_ALARM_BLOCKER = "alarm-blocker"
+#: After the last ring, every ring's gates keep running for the plan's ``watch``; a breach rolls back (issue 14).
+PATCH_POST_RELEASE_WATCH = "post-release-watch"
 
 #: A release continues as a new run once its history passes this many events (or the server suggests it) ...
 HISTORY_EVENTS = 5_000

@@ -187,6 +187,10 @@ class Plan(Model):
     approvals: ApprovalSigning = Field(default_factory=ApprovalSigning, description="signed approvals")
     notifications: Notifications = Field(default_factory=Notifications)
     alarms: Alarms | None = Field(default=None, description="page alerts that keep a ring from starting; none: off")
+    watch: Duration = Field(
+        default=timedelta(0),
+        description="after the last ring, how long every ring's gates keep running; a breach rolls back (0s: off)",
+    )
 
     def approvers_for(self, ring: Ring) -> list[str]:
         """The users who may approve ``ring``: its approvers with groups expanded; empty means anyone."""

@@ -3,7 +3,7 @@
 Demos and tests run the shipped ``rings.yaml`` as it is, only faster. ``N``
 divides the plan's waiting times, nothing else:
 
-* every ring's ``bake``;
+* every ring's ``bake`` and the plan's post-release ``watch``;
 * every gate and SLO evaluation ``interval`` and the ``alarms`` re-check interval (never below :data:`MIN_INTERVAL`);
 * every ring's ``rollout_timeout`` (never below :data:`MIN_ROLLOUT_TIMEOUT`).
 
@@ -38,7 +38,7 @@ def check_speed(speed: float) -> float:
 
 
 def scale_plan(plan: Plan, speed: float) -> Plan:
-    """``plan`` with its bakes, evaluation intervals and rollout timeouts divided by ``speed``."""
+    """``plan`` with its bakes, watch, evaluation intervals and rollout timeouts divided by ``speed``."""
     if check_speed(speed) == 1.0:
         return plan
     services = [
@@ -49,7 +49,15 @@ def scale_plan(plan: Plan, speed: float) -> Plan:
     alarms = plan.alarms and plan.alarms.model_copy(
         update={"interval": _shorter(plan.alarms.interval, speed, MIN_INTERVAL)}
     )
-    return plan.model_copy(update={"services": services, "staging": stages[0], "rings": stages[1:], "alarms": alarms})
+    return plan.model_copy(
+        update={
+            "services": services,
+            "staging": stages[0],
+            "rings": stages[1:],
+            "alarms": alarms,
+            "watch": _shorter(plan.watch, speed),
+        }
+    )
 
 
 def _shorter(value: timedelta, speed: float, floor: timedelta = timedelta(0)) -> timedelta:

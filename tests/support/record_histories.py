@@ -189,6 +189,26 @@ async def _alarm_burn_rate(client: Client, queue: str) -> WorkflowHandle:  # typ
     return await _alarm_blocker(client, queue, version="1.0.11", slos=[slo])
 
 
+async def _post_release_watch(client: Client, queue: str) -> WorkflowHandle:  # type: ignore[type-arg]
+    plan = make_plan(rings=[ring("canary", region("canary-1")), ring("na-eu", region("us-east-1"))], watch="60s")
+    handle = await start_release(
+        client,
+        plan,
+        service=SERVICE,
+        version="1.0.12",
+        started_by="ci",
+        task_queue=queue,
+        history_limit=MIN_HISTORY_EVENTS,
+    )
+    await _until(handle, lambda s: s.reason.startswith("watching every region"))
+    await handle.execute_update(RingRelease.pause, PauseRequest(by="oncall"))
+    await asyncio.sleep(1.5)
+    await handle.execute_update(RingRelease.resume, ResumeRequest(by="oncall"))
+    while len(await runs_of(client, handle.id, handle.first_execution_run_id or "")) < 2:
+        await asyncio.sleep(0.5)  # the watch continued as new; then main() makes canary-1 breach
+    return handle
+
+
 _RECEIVER = WebhookReceiver()
 
 
@@ -218,6 +238,8 @@ async def main() -> None:
             "alarm_blocker": (_alarm_blocker, Scenario(alarms={"canary-1": {"CheckoutBurn"}})),
             # The SLOs' burn-rate checks over every version as alarms: canary-1 burns until main() clears it.
             "alarm_burn_rate": (_alarm_burn_rate, Scenario(bad_gates={"canary-1": {ANY_VERSION}})),
+            # Recorded after PATCH_POST_RELEASE_WATCH: the watch is paused, continues as new, then canary-1 breaches.
+            "post_release_watch": (_post_release_watch, Scenario()),
         }
         _RECEIVER.start()
         for name, (scenario, script) in scenarios.items():
@@ -230,6 +252,8 @@ async def main() -> None:
                 if name in ("halt_resume", "alarm_blocker", "alarm_burn_rate"):
                     world.scenario.bad_gates.clear()
                     world.scenario.alarms.clear()
+                if name == "post_release_watch":
+                    world.scenario.bad_gates = {"canary-1": {ANY_VERSION}}
                 await ended_status(handle, rpc_timeout=None)
             runs = await runs_of(env.client, handle.id, handle.first_execution_run_id or "")
             named = {name: runs[0]} if len(runs) == 1 else {f"{name}_first_run": runs[0], f"{name}_last_run": runs[-1]}

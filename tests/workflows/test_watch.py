@@ -120,7 +120,7 @@ async def test_a_pause_stops_the_watch_clock_until_resumed(
     assert status.state is ReleaseState.COMPLETED, status.reason
     started = next(e.at for e in status.events if e.action == "watch_start")
     ended = next(e.at for e in status.events if e.action == "watch_end")
-    assert ended - started >= timedelta(seconds=5), "3 s watched plus most of the 3 s paused"
+    assert ended - started >= timedelta(seconds=4.5), "3 s watched, and the 3 s paused less at most one 1 s tick"
 
 
 async def test_a_day_long_watch_continues_as_new_runs_and_completes(

@@ -65,3 +65,15 @@ def plan_data(**overrides: Any) -> dict[str, Any]:
 def make_plan(**overrides: Any) -> Plan:
     """:func:`plan_data` validated into a :class:`Plan`."""
     return Plan.model_validate(plan_data(**overrides))
+
+
+def burn_rate_slo() -> dict[str, Any]:
+    """An availability SLO over the sandbox's errors, paging at a 14.4x burn; its budget query spans every version."""
+    return {
+        "name": "availability",
+        "sli": 'sum(rate(errors{region="{region}",version="{version}"}[{window}]))',
+        "objective": 99.9,
+        "interval": "1s",
+        "burn_rate": [{"short": "5m", "long": "1h", "factor": 14.4}],
+        "budget_query": 'sum(rate(errors{region="{region}"}[{window}]))',
+    }

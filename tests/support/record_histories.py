@@ -33,7 +33,7 @@ from ringctl.workflows.models import (
     RollbackRequest,
 )
 from ringctl.workflows.ring_release import RingRelease
-from tests.support.plans import SERVICE, make_plan, plan_data, region, ring
+from tests.support.plans import SERVICE, burn_rate_slo, make_plan, plan_data, region, ring
 from tests.support.release_runs import runs_of
 from tests.support.webhook_receiver import WebhookReceiver
 from tests.support.workers import sandbox_worker
@@ -178,15 +178,7 @@ async def _alarm_blocker(  # type: ignore[type-arg]
 
 
 async def _alarm_burn_rate(client: Client, queue: str) -> WorkflowHandle:  # type: ignore[type-arg]
-    slo = {
-        "name": "availability",
-        "sli": 'sum(rate(errors{region="{region}",version="{version}"}[{window}]))',
-        "objective": 99.9,
-        "interval": "1s",
-        "burn_rate": [{"short": "5m", "long": "1h", "factor": 14.4}],
-        "budget_query": 'sum(rate(errors{region="{region}"}[{window}]))',
-    }
-    return await _alarm_blocker(client, queue, version="1.0.11", slos=[slo])
+    return await _alarm_blocker(client, queue, version="1.0.11", slos=[burn_rate_slo()])
 
 
 async def _post_release_watch(client: Client, queue: str) -> WorkflowHandle:  # type: ignore[type-arg]

@@ -21,7 +21,7 @@ from ringctl.providers.sandbox import ANY_VERSION, SandboxWorld, Scenario
 from ringctl.workflows.alarms import describe
 from ringctl.workflows.models import ApproveRequest, ReleaseState, ReleaseStatus, RingState
 from ringctl.workflows.ring_release import RingRelease
-from tests.support.plans import SERVICE, make_plan, plan_data, region, ring
+from tests.support.plans import SERVICE, burn_rate_slo, make_plan, plan_data, region, ring
 from tests.support.release_runs import runs_of
 from tests.support.release_waits import wait_for
 from tests.support.workers import sandbox_worker
@@ -126,16 +126,7 @@ async def test_a_burning_slo_in_the_rings_regions_is_an_alarm(
 ) -> None:
     world.scenario = Scenario(bad_gates={"us-east-1": {ANY_VERSION}})  # every version burns there
     services = plan_data()["services"]
-    services[0]["slos"] = [
-        {
-            "name": "availability",
-            "sli": 'sum(rate(errors{region="{region}",version="{version}"}[{window}]))',
-            "objective": 99.9,
-            "interval": "1s",
-            "burn_rate": [{"short": "5m", "long": "1h", "factor": 14.4}],
-            "budget_query": 'sum(rate(errors{region="{region}"}[{window}]))',
-        }
-    ]
+    services[0]["slos"] = [burn_rate_slo()]
     async with sandbox_worker(client, task_queue, world):
         handle = await start(client, task_queue, alarms=ALARMS, services=services)
         status = await wait_for(handle, holding("na-eu", "alarm firing: availability:alarm-burn-5m-1h in us-east-1"))

@@ -47,6 +47,15 @@ class ReleaseState(StrEnum):
         return self in (ReleaseState.COMPLETED, ReleaseState.ROLLED_BACK, ReleaseState.ABORTED, ReleaseState.FAILED)
 
     @property
+    def waits_for_a_person(self) -> bool:
+        """Whether a person can move the release on now: an approval, a budget or window override."""
+        return self in (
+            ReleaseState.AWAITING_APPROVAL,
+            ReleaseState.AWAITING_BUDGET_OVERRIDE,
+            ReleaseState.AWAITING_WINDOW,
+        )
+
+    @property
     def can_roll_back(self) -> bool:
         """Whether an ended release in this state can still be rolled back (within its retention)."""
         return self in (ReleaseState.COMPLETED, ReleaseState.ABORTED, ReleaseState.FAILED)

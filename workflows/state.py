@@ -58,12 +58,6 @@ with workflow.unsafe.imports_passed_through():
 INTERRUPT_STATES = (ReleaseState.ROLLING_BACK, ReleaseState.ABORTING)
 #: Release states that start the rollback retention.
 _RETAINED = (ReleaseState.COMPLETED, ReleaseState.ABORTED, ReleaseState.FAILED)
-#: States in which a release waits for a person (or a window a person may override).
-WAITING_STATES = (
-    ReleaseState.AWAITING_APPROVAL,
-    ReleaseState.AWAITING_BUDGET_OVERRIDE,
-    ReleaseState.AWAITING_WINDOW,
-)
 _WAITING_RINGS = (RingState.AWAITING_APPROVAL, RingState.AWAITING_BUDGET_OVERRIDE, RingState.AWAITING_WINDOW)
 
 
@@ -183,7 +177,7 @@ class Release:
         """Who may act on what the release waits for (approvers yet to approve, groups, or ``*``); [] if not waiting."""
         state, current = self.shown_state(), self.status.current_ring
         spec = next((ring for ring in self.stages if ring.name == current), None)
-        if state not in WAITING_STATES or spec is None:
+        if not state.waits_for_a_person or spec is None:
             return []
         if not spec.approval.approvers:
             return [ANYONE]

@@ -19,12 +19,6 @@ from ringctl.core.constants import ANYONE, MEMO_WAITING, WORKFLOW_TYPE
 from ringctl.core.searchattributes import SA_RING, SA_SERVICE, SA_STATE, SA_VERSION, SA_WAITING_FOR
 from ringctl.workflows.models import ReleaseState
 
-#: Release states in which a person can move the release on (approve or override).
-WAITING_STATES = (
-    ReleaseState.AWAITING_APPROVAL,
-    ReleaseState.AWAITING_BUDGET_OVERRIDE,
-    ReleaseState.AWAITING_WINDOW,
-)
 #: Release states that end a release.
 FINAL_STATES = tuple(str(state) for state in ReleaseState if state.is_final)
 #: What ``list`` shows for a run that Temporal ended before the release did (terminated by hand, timed out).
@@ -75,7 +69,7 @@ async def waiting_releases(client: Client, waiting_for: str | None = None) -> li
     """Running releases waiting for an approval, a window or a budget override; with ``waiting_for``,
     those that user or group may act on (or anyone may). One visibility query.
     """
-    states = ", ".join(f"'{state}'" for state in WAITING_STATES)
+    states = ", ".join(f"'{state}'" for state in ReleaseState if state.waits_for_a_person)
     query = f"WorkflowType = '{WORKFLOW_TYPE}' AND ExecutionStatus = 'Running' AND RingctlState IN ({states})"
     if waiting_for:
         query += f" AND RingctlWaitingFor IN ({quoted(waiting_for, waiting_for)}, '{ANYONE}')"

@@ -10,23 +10,27 @@ status in the failure's details.
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 from typing import Any
 
 from pydantic import ValidationError
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError, WorkflowHandle
+from temporalio.client import (
+    Client,
+    WorkflowExecutionDescription,
+    WorkflowExecutionStatus,
+    WorkflowFailureError,
+    WorkflowHandle,
+)
 from temporalio.exceptions import ApplicationError
 
 from ringctl.core.constants import WORKFLOW_TYPE, workflow_id_for
 from ringctl.core.errors import ReleaseError
 from ringctl.core.searchattributes import SA_VERSION
+from ringctl.core.versions import VERSION_PATTERN
 from ringctl.workflows.models import ReleaseStatus
 
 #: Calls the Temporal server answers by itself.
 RPC_TIMEOUT = timedelta(seconds=8)
-#: What a service name or version may be in a visibility query (the plan's names, image tags).
-_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}")
 #: Run ends that carry a status: its result, or its failure's details.
 ENDS_WITH_STATUS = (WorkflowExecutionStatus.COMPLETED, WorkflowExecutionStatus.FAILED)
 
@@ -43,7 +47,7 @@ def service_of(release: str) -> str:
 
 def quoted(value: str, release: str) -> str:
     """``value`` quoted for a visibility query; a value no release can have is "no release found"."""
-    if _NAME.fullmatch(value) is None:
+    if VERSION_PATTERN.fullmatch(value) is None:  # service names and versions alike: image-tag characters
         raise ReleaseError(f"no release found for {release!r}")
     return f"'{value}'"
 
@@ -53,24 +57,29 @@ def latest_handle(client: Client, release: str) -> WorkflowHandle[Any, ReleaseSt
     return client.get_workflow_handle(workflow_id_for(service_of(release)), result_type=ReleaseStatus)
 
 
-async def release_handle(client: Client, release: str) -> WorkflowHandle[Any, ReleaseStatus]:
+async def release_handle(
+    client: Client, release: str
+) -> tuple[WorkflowHandle[Any, ReleaseStatus], WorkflowExecutionDescription | None]:
     """The handle of the run holding ``release``: the service's latest run for a service name or its
     latest release; for an older release (superseded, or ended before the current one started),
     its newest run, found in Temporal visibility. ``ReleaseError`` when there is none.
+
+    With the handle, the run's description when finding it took one (``None`` otherwise): callers
+    need not ask Temporal for it again.
     """
     handle = latest_handle(client, release)
     if "@" not in release:
-        return handle
+        return handle, None
     service, version = release.split("@", 1)
     description = await handle.describe(rpc_timeout=RPC_TIMEOUT)
     if description.typed_search_attributes.get(SA_VERSION) == version:
-        return handle
+        return handle, description
     query = (
         f"WorkflowType = '{WORKFLOW_TYPE}' AND WorkflowId = {quoted(workflow_id_for(service), release)} "
         f"AND RingctlVersion = {quoted(version, release)} AND ExecutionStatus != 'ContinuedAsNew'"
     )
     async for execution in client.list_workflows(query, limit=1, rpc_timeout=RPC_TIMEOUT):  # newest first
-        return client.get_workflow_handle(execution.id, run_id=execution.run_id, result_type=ReleaseStatus)
+        return client.get_workflow_handle(execution.id, run_id=execution.run_id, result_type=ReleaseStatus), None
     raise ReleaseError(f"no release found for {release!r}")
 
 

@@ -142,14 +142,6 @@ async def _describe_running(client: Client, service: str) -> str:
     return f"{status.release_id} ({status.state})"
 
 
-def handle_for(client: Client, release: str) -> WorkflowHandle[Any, ReleaseStatus]:
-    """The workflow handle of a release id or service name: its service's latest run (commands go there).
-
-    By the workflow's name, as everything reading a release: ``status`` need not import the workflow (issue 11).
-    """
-    return latest_handle(client, release)
-
-
 async def get_status(client: Client, release: str) -> ReleaseStatus:
     """The status of any release (running, ended, or superseded by a newer one), with its whole audit log.
 
@@ -158,11 +150,11 @@ async def get_status(client: Client, release: str) -> ReleaseStatus:
     (no worker polling, or the release's workflow task failing, with its error).
     """
     try:
-        handle = await release_handle(client, release)
+        handle, described = await release_handle(client, release)
     except RPCError as exc:
         raise from_rpc_error(exc, release) from None
     try:
-        description = await handle.describe(rpc_timeout=RPC_TIMEOUT)
+        description = described or await handle.describe(rpc_timeout=RPC_TIMEOUT)
         if description.status in ENDS_WITH_STATUS:
             try:
                 return await ended_status(handle)  # from the history: no worker needed
@@ -194,7 +186,7 @@ async def send(client: Client, release: str, update: Any, command: Command) -> C
     that, so a command reported as not applied (:class:`UnavailableError`, when no worker took
     it in time) never takes effect later. A refusal raises :class:`ReleaseError`.
     """
-    handle = handle_for(client, release)
+    handle = latest_handle(client, release)
     deadline = datetime.now(UTC) + COMMAND_DEADLINE
     changes: dict[str, Any] = {"deadline": deadline}
     if "@" in release and command.release_id is None:
@@ -252,7 +244,7 @@ async def rollback_release(client: Client, release: str, *, by: str, reason: str
     """
     from ringctl.workflows.ring_release import RingRelease
 
-    handle = handle_for(client, release)
+    handle = latest_handle(client, release)
     try:
         description = await handle.describe(rpc_timeout=RPC_TIMEOUT)
     except RPCError as exc:

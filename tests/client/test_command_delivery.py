@@ -61,6 +61,6 @@ class _Expired:
 
 async def test_a_command_refused_as_expired_is_not_applied_exit_4_not_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     """Regression (fault report): an expired command came back as a refusal (exit 1); it is "not applied" (exit 4)."""
-    monkeypatch.setattr(releases, "handle_for", lambda client, release: _Expired())
+    monkeypatch.setattr(releases, "latest_handle", lambda client, release: _Expired())
     with pytest.raises(UnavailableError, match="not applied: this command expired"):
         await releases.send(None, "checkout@1", "approve", AbortRequest(by="alice", reason="x"))  # type: ignore[arg-type]

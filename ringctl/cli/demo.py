@@ -122,7 +122,7 @@ def describe_changes(plan: Plan, speed: float) -> list[str]:
     scaled = scale_plan(plan, speed)
     service = plan.services[0].name
     bakes = ", ".join(
-        f"{a.name} {format_duration(a.bake)} -> {format_duration(b.bake)}"
+        f"{a.name} {format_duration(a.bake_min)} -> {format_duration(b.bake_min)}"
         for a, b in zip(plan.stages, scaled.stages, strict=True)
     )
     intervals = sorted(

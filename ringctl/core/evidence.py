@@ -82,6 +82,7 @@ __all__ = [
     "STEPS_PER_DOUBLING",
     "Evidence",
     "EvidenceState",
+    "Finding",
     "Projection",
     "Stratum",
     "Verdict",
@@ -145,6 +146,7 @@ class EvidenceState(_Payload):
     confidence: float = Field(gt=0.5, lt=1)
     counts: dict[str, Counts] = {}
     log_likelihood: tuple[float, ...] = ()
+    seconds: float = Field(default=0.0, ge=0, description="seconds since the test started, at the last look")
 
     @property
     def grid(self) -> list[float]:
@@ -173,7 +175,7 @@ class Projection(_Payload):
         return f"about {more:,.0f} more requests ({format_duration(wait)} at the current traffic)"
 
 
-class Evidence(_Payload):
+class Finding(_Payload):
     """One look's decision, with the statistic, its bounds, the counts and the confidence behind it."""
 
     verdict: Verdict
@@ -188,7 +190,6 @@ class Evidence(_Payload):
     control_errors: float
     strata: int
     projection: Projection | None = Field(description="time to evidence; None once decided or when unknown")
-    state: EvidenceState
 
     def sentence(self) -> str:
         """The decision in one sentence a release manager reads."""
@@ -198,6 +199,10 @@ class Evidence(_Payload):
         return f"{self._statistic()} {over}: {self._conclusion()}"
 
     def _statistic(self) -> str:
+        if self.treated_requests == 0:
+            return "no requests on the new version yet"
+        if self.control_requests == 0:
+            return "no control traffic (no requests on the previous version)"
         if self.treated_errors + self.control_errors == 0:
             return "no errors yet"
         if self.estimate is None:
@@ -220,11 +225,21 @@ class Evidence(_Payload):
             return f"a regression of {tolerance} or more ruled out"
         if self.projection:
             more = self.projection.words()
-        elif self.treated_errors + self.control_errors == 0:
-            more = "errors are needed to compare"
+        elif self.treated_errors + self.control_errors == 0 or 0 in (self.treated_requests, self.control_requests):
+            more = "traffic on both versions, with errors, is needed to compare"
         else:
             more = "no verdict in sight at the current traffic"
         return f"not enough evidence about {tolerance} either way; {more}"
+
+
+class Evidence(Finding):
+    """A look's :class:`Finding` and the state the next look carries on from."""
+
+    state: EvidenceState
+
+    def finding(self) -> Finding:
+        """The decision without the state: what a gate result keeps and shows."""
+        return Finding.model_validate(self.model_dump(exclude={"state"}))
 
 
 def _ratio(value: float) -> str:
@@ -239,10 +254,11 @@ def start(tolerance: float, confidence: float) -> EvidenceState:
     return EvidenceState(tolerance=tolerance, confidence=confidence)
 
 
-def look(state: EvidenceState, strata: Sequence[Stratum]) -> Evidence:
+def look(state: EvidenceState, strata: Sequence[Stratum], seconds: float | None = None) -> Evidence:
     """Add the counts since the last look and decide; carry :attr:`Evidence.state` to the next look.
 
-    A stratum missing from a look keeps its last counts. Raises ``ValueError``
+    ``seconds`` (since the test started) is kept for the next look's rates. A
+    stratum missing from a look keeps its last counts. Raises ``ValueError``
     when a count is smaller than at the last look (counts are cumulative) or a
     stratum is named twice.
     """
@@ -287,7 +303,13 @@ def look(state: EvidenceState, strata: Sequence[Stratum]) -> Evidence:
         control_errors=totals[3],
         strata=len(counts),
         projection=projection,
-        state=state.model_copy(update={"counts": counts, "log_likelihood": tuple(log_likelihood)}),
+        state=state.model_copy(
+            update={
+                "counts": counts,
+                "log_likelihood": tuple(log_likelihood),
+                "seconds": state.seconds if seconds is None else seconds,
+            }
+        ),
     )
 
 

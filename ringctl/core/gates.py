@@ -13,6 +13,9 @@ compared with ``threshold``:
   is the smaller burn rate.
 * :class:`ErrorBudgetGate`: the query is the bad-event ratio over the SLO window;
   the compared value is the budget left, ``1 - ratio / (1 - objective)``.
+* :class:`ComparisonGate`: ``query`` counts errors and ``samples_query`` requests
+  since the ring started; the new version is compared with control by the
+  sequential test of :mod:`ringctl.core.evidence` (:mod:`ringctl.activities.comparison`).
 
 :data:`Gate` is their union, discriminated on ``kind``. Providers measure and
 :func:`ringctl.activities.gates.judge` decides; a gate says which windows it is
@@ -50,7 +53,7 @@ from pydantic import (
 from pydantic_core import ErrorDetails, InitErrorDetails
 
 from ringctl.core.durations import PositiveDuration, format_duration
-from ringctl.core.planchecks import ConfigModel, plan_file_checks
+from ringctl.core.planchecks import ConfigModel, is_payload, plan_file_checks
 from ringctl.core.planrules import Loc
 
 __all__ = [
@@ -60,6 +63,7 @@ __all__ = [
     "BaseGate",
     "BurnRateGate",
     "Comparison",
+    "ComparisonGate",
     "ErrorBudgetGate",
     "EvaluationInterval",
     "Gate",
@@ -118,6 +122,7 @@ class GateKind(StrEnum):
     THRESHOLD = "threshold"
     BURN_RATE = "burn_rate"
     ERROR_BUDGET = "error_budget"
+    COMPARISON = "comparison"
 
 
 def _verdict(healthy: bool) -> str:
@@ -244,6 +249,53 @@ class ErrorBudgetGate(BaseGate):
         )
 
 
+class ComparisonGate(BaseGate):
+    """The new version's error rate against control's, decided on evidence (``kind: comparison``).
+
+    ``query`` counts errors and ``samples_query`` requests of ``{version}`` in
+    ``{region}`` over ``{window}``, which is the time since the ring started
+    (so both are counts since then, e.g. ``sum(increase(...[{window}]))``).
+    Treated is the new version in the ring's regions; control is the version
+    it replaces, in the same regions (pods not yet updated) and in the regions
+    the release has not reached yet. **fail** when errors at least
+    ``tolerance`` times control's are established at ``confidence``, **pass**
+    when ruled out; until then the ring keeps baking (see :mod:`ringctl.core.bake`).
+    ``threshold`` is the tolerance and ``comparison`` is ``<``: a plan gives neither.
+    """
+
+    kind: Literal[GateKind.COMPARISON]
+    query: str = Field(min_length=1, description="PromQL: errors of {version} in {region} over {window}")
+    samples_query: str = Field(min_length=1, description="PromQL: requests of {version} in {region} over {window}")
+    tolerance: float = Field(default=1.5, gt=1, le=16, description="fail at errors this many times control's")
+    confidence: float = Field(
+        default=0.95, ge=0.8, le=0.999, description="of each verdict (false fails at most 1 - it)"
+    )
+    comparison: Comparison = Comparison.LT
+    threshold: float = 1.5
+
+    @model_validator(mode="before")
+    @classmethod
+    def _threshold_is_tolerance(cls, data: Any, info: ValidationInfo) -> Any:
+        if not isinstance(data, dict):
+            return data
+        if not is_payload(info):
+            given = [key for key in _NOT_COMPARED if key in data]
+            if given:
+                raise ValueError(f"a comparison gate takes tolerance and confidence, not {given[0]}")
+        return {**data, "threshold": data.get("tolerance", 1.5), "comparison": Comparison.LT}
+
+    def derive(self, values: list[float]) -> float:
+        """The estimated ratio of the new version's error rate to control's."""
+        return values[0]
+
+    def describe(self, values: list[float], healthy: bool) -> str:
+        """``errors 2.3x control, tolerance 1.5x`` (the evidence's own sentence says more)."""
+        return f"errors {values[0]:.3g}x control, tolerance {self.tolerance:g}x"
+
+
+#: Fields a comparison gate does not take: the tolerance is its threshold, its window the time since the ring started.
+_NOT_COMPARED = ("threshold", "comparison", "window", "min_samples", "consecutive_healthy", "slo")
+
 _KIND: TypeAdapter[GateKind] = TypeAdapter(GateKind)
 _TAGS = frozenset(GateKind)
 
@@ -283,7 +335,8 @@ def _validate_gate(data: Any, handler: ValidatorFunctionWrapHandler) -> Any:
 Gate = Annotated[
     Annotated[ThresholdGate, Tag(GateKind.THRESHOLD)]
     | Annotated[BurnRateGate, Tag(GateKind.BURN_RATE)]
-    | Annotated[ErrorBudgetGate, Tag(GateKind.ERROR_BUDGET)],
+    | Annotated[ErrorBudgetGate, Tag(GateKind.ERROR_BUDGET)]
+    | Annotated[ComparisonGate, Tag(GateKind.COMPARISON)],
     Discriminator(_kind_of),
     WrapValidator(_validate_gate),
 ]

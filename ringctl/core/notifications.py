@@ -22,6 +22,7 @@ class NotificationEvent(StrEnum):
     AWAITING_WINDOW = "awaiting_window"
     RING_PROMOTED = "ring_promoted"
     GATE_FAILED = "gate_failed"
+    EVIDENCE = "evidence"
     HALTED = "halted"
     ROLLED_BACK = "rolled_back"
     COMPLETED = "completed"

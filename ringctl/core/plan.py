@@ -27,6 +27,7 @@ from typing import Annotated
 from pydantic import Field, StringConstraints, model_validator
 
 from ringctl.core.alarms import Alarms
+from ringctl.core.bake import Bake, EvidenceBake, bake_max, bake_min
 from ringctl.core.durations import Duration, PositiveDuration
 from ringctl.core.gates import (
     MAX_CONSECUTIVE_HEALTHY,
@@ -34,6 +35,7 @@ from ringctl.core.gates import (
     MIN_INTERVAL,
     BurnRateGate,
     Comparison,
+    ComparisonGate,
     ErrorBudgetGate,
     Gate,
     GateKind,
@@ -113,7 +115,10 @@ class Ring(Model):
 
     name: Name
     regions: list[Region] = Field(min_length=1)
-    bake: Duration = timedelta(minutes=30)
+    bake: Bake = Field(
+        default=timedelta(minutes=30),
+        description="how long to bake: a duration, or {min, until: evidence, max} (ringctl.core.bake)",
+    )
     max_parallel: int = Field(default=1, ge=1, le=MAX_PARALLEL)
     approval: Approval = Approval()
     on_failure: OnFailure = OnFailure.ROLLBACK
@@ -130,6 +135,16 @@ class Ring(Model):
     check_alarms: bool = Field(default=True, description="wait while the plan's alarms fire in the ring's regions")
 
     @property
+    def bake_min(self) -> timedelta:
+        """The bake's time (its ``min`` when it bakes until evidence)."""
+        return bake_min(self.bake)
+
+    @property
+    def bake_max(self) -> timedelta | None:
+        """When the ring halts for a person if its comparison gates still have no verdict (``None``: never)."""
+        return bake_max(self.bake)
+
+    @property
     def schedule(self) -> RingSchedule:
         """The ring's windows, freezes and holidays, as :func:`ringctl.core.schedulecheck.check` takes them."""
         return RingSchedule(windows=self.windows, freezes=self.freezes, holidays=self.holidays)
@@ -139,6 +154,12 @@ class Ring(Model):
         raise_problems(
             duplicate_names([(("gates", i, "name"), g.name) for i, g in enumerate(self.gates)], "gate"), "Ring"
         )
+        return self
+
+    @model_validator(mode="after")
+    def _evidence_needs_a_comparison(self) -> Ring:
+        if isinstance(self.bake, EvidenceBake) and not any(isinstance(g, ComparisonGate) for g in self.gates):
+            raise ValueError("bake until: evidence needs a gate of kind comparison in the ring")
         return self
 
 
@@ -266,7 +287,9 @@ __all__ = [
     "BurnRate",
     "BurnRateGate",
     "Comparison",
+    "ComparisonGate",
     "ErrorBudgetGate",
+    "EvidenceBake",
     "Gate",
     "GateKind",
     "MissingData",

@@ -3,7 +3,7 @@
 Demos and tests run the shipped ``rings.yaml`` as it is, only faster. ``N``
 divides the plan's waiting times, nothing else:
 
-* every ring's ``bake`` and the plan's post-release ``watch``;
+* every ring's ``bake`` (an evidence bake's ``min`` and ``max``) and the plan's post-release ``watch``;
 * every gate and SLO evaluation ``interval`` and the ``alarms`` re-check interval (never below :data:`MIN_INTERVAL`);
 * every ring's ``rollout_timeout`` (never below :data:`MIN_ROLLOUT_TIMEOUT`).
 
@@ -20,6 +20,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # annotations only: the CLI reads MAX_SPEED without importing the plan models
+    from ringctl.core.bake import EvidenceBake
     from ringctl.core.plan import Plan, Ring, Slo, SloOverride
 
 #: Evaluation intervals are never shortened below this (each evaluation is history and a query).
@@ -74,10 +75,17 @@ def _scale_override(override: SloOverride, speed: float) -> SloOverride:
     return override.model_copy(update={"interval": _shorter(override.interval, speed, MIN_INTERVAL)})
 
 
+def _scale_bake(ring: Ring, speed: float) -> timedelta | EvidenceBake:
+    if isinstance(ring.bake, timedelta):
+        return _shorter(ring.bake, speed)
+    most = ring.bake.max and _shorter(ring.bake.max, speed)
+    return ring.bake.model_copy(update={"min": _shorter(ring.bake.min, speed), "max": most})
+
+
 def _scale_ring(ring: Ring, speed: float) -> Ring:
     return ring.model_copy(
         update={
-            "bake": _shorter(ring.bake, speed),
+            "bake": _scale_bake(ring, speed),
             "rollout_timeout": _shorter(ring.rollout_timeout, speed, MIN_ROLLOUT_TIMEOUT),
             "gates": [g.model_copy(update={"interval": _shorter(g.interval, speed, MIN_INTERVAL)}) for g in ring.gates],
             "slo_overrides": {name: _scale_override(o, speed) for name, o in ring.slo_overrides.items()},

@@ -68,12 +68,14 @@ def releases(ratio: float, count: int, max_looks: int, seed: int) -> tuple[Count
 
 
 def test_no_traffic_and_no_errors_are_insufficient_never_pass() -> None:
-    for counts in [(0.0, 0.0), (10_000_000.0, 0.0)]:
+    for counts, words in [((0.0, 0.0), "no requests on the new version yet"), ((10_000_000.0, 0.0), "no errors yet")]:
         evidence = once(counts, counts)
         assert evidence.verdict is Verdict.INSUFFICIENT
         assert (evidence.estimate, evidence.lower, evidence.upper) == (None, None, None)
-        assert evidence.sentence().startswith("no errors yet over")
-        assert evidence.sentence().endswith("not enough evidence about 1.5x either way; errors are needed to compare")
+        assert evidence.sentence().startswith(f"{words} over")
+        assert evidence.sentence().endswith(
+            "not enough evidence about 1.5x either way; traffic on both versions, with errors, is needed to compare"
+        )
 
 
 def test_a_clear_regression_fails_in_words_a_release_manager_reads() -> None:

@@ -1,5 +1,8 @@
 """Gate evaluation: providers measure, :func:`judge` decides, the activity evaluates a ring.
 
+Comparison gates are decided on evidence instead (:mod:`ringctl.activities.comparison`),
+which also guards the other gates' failures against incidents everywhere.
+
 One path for every gate kind (threshold, burn_rate, error_budget): the
 activity measures each gate in each region once per window of
 :meth:`~ringctl.core.gates.BaseGate.windows` (burn-rate gates: two), all
@@ -14,9 +17,10 @@ from datetime import UTC, datetime, timedelta
 
 from temporalio import activity
 
+from ringctl.activities import comparison
 from ringctl.activities.boundary import translated
 from ringctl.activities.models import EvaluateGatesInput, GateDecision, GateEvaluation, GateResult
-from ringctl.core.plan import Gate, MissingData, Region
+from ringctl.core.plan import ComparisonGate, Gate, MissingData, Region
 from ringctl.core.query import promql_duration, render_query
 from ringctl.providers.interfaces import MetricsSource
 from ringctl.providers.models import Measurement
@@ -82,11 +86,11 @@ class GateActivities:
         the gate's ``missing_data`` policy decides.
         """
 
-        async def measure(gate: Gate, region: Region, window: timedelta) -> Measurement:
+        async def measure(gate: Gate, region: Region, version: str, window: timedelta) -> Measurement:
             variables = {
                 "service": request.service,
                 "region": region.name,
-                "version": request.version,
+                "version": version,
                 "previous_version": request.previous_versions.get(region.name, ""),
                 "window": promql_duration(window),
             }
@@ -102,7 +106,7 @@ class GateActivities:
                 )
 
         async def one(gate: Gate, region: Region) -> GateResult:
-            measurements = await asyncio.gather(*(measure(gate, region, w) for w in gate.windows()))
+            measurements = await asyncio.gather(*(measure(gate, region, request.version, w) for w in gate.windows()))
             decision, reason = judge(gate, *measurements)
             values = [m.value for m in measurements]
             derived = gate.derive([v for v in values if v is not None]) if None not in values else None
@@ -122,13 +126,23 @@ class GateActivities:
                 measured=values,
             )
 
-        pairs = [(gate, region) for region in request.regions for gate in request.gates]
+        compared = [g for g in request.gates if isinstance(g, ComparisonGate)]
+        pairs = [(g, r) for r in request.regions for g in request.gates if not isinstance(g, ComparisonGate)]
         beating = asyncio.create_task(_heartbeat_until_cancelled(request.ring))
         try:
-            results = await asyncio.gather(*(one(gate, region) for gate, region in pairs))
+            judged, comparisons = await asyncio.gather(
+                asyncio.gather(*(one(gate, region) for gate, region in pairs)),
+                asyncio.gather(*(comparison.compare(gate, request, measure) for gate in compared)),
+            )
+            results = [*judged, *(r for c in comparisons for r in c.results)]
+            results = await comparison.guard(results, request, measure)
         finally:
             beating.cancel()
-        return GateEvaluation(results=list(results), decision=combine([r.decision for r in results]))
+        return GateEvaluation(
+            results=results,
+            decision=combine([r.decision for r in results]),
+            evidence={c.gate.name: c.state for c in comparisons if c.state is not None},
+        )
 
 
 async def _heartbeat_until_cancelled(ring: str) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from ringctl.core.evidence import EvidenceState, Finding
 from ringctl.core.plan import Gate, Region
 from ringctl.providers.models import Message, Target, UndoRecord
 
@@ -56,6 +57,15 @@ class GateResult(Message):
     slo: str | None = None
     kind: str = "threshold"
     measured: list[float | None] = []
+    #: A comparison gate's look: the statistic, its bounds, the counts, the confidence and the time to evidence.
+    evidence: Finding | None = None
+
+    @property
+    def verdict(self) -> str:
+        """What people are shown: the decision, or ``insufficient`` for a comparison still without a verdict."""
+        if self.evidence is not None and self.evidence.verdict == "insufficient":
+            return "insufficient"
+        return str(self.decision)
 
 
 class EvaluateGatesInput(Message):
@@ -72,13 +82,22 @@ class EvaluateGatesInput(Message):
     previous_versions: dict[str, str] = {}
     #: Seconds one query may take; a slower one is missing data. ``None``: the source's own timeout.
     timeout: float | None = None
+    #: Comparison gates: the time since the ring started (their counts are since then), the regions the
+    #: release has not reached yet (control), and each gate's evidence so far, by gate name.
+    elapsed: timedelta | None = None
+    control_regions: list[Region] = []
+    evidence: dict[str, EvidenceState] = {}
 
 
 class GateEvaluation(Message):
-    """All results of one evaluation round, and the combined decision (fail beats hold beats pass)."""
+    """All results of one evaluation round, and the combined decision (fail beats hold beats pass).
+
+    ``evidence``: each comparison gate's state after this round, for the next (by gate name).
+    """
 
     results: list[GateResult]
     decision: GateDecision
+    evidence: dict[str, EvidenceState] = {}
 
 
 class CheckAlarmsInput(Message):

@@ -65,6 +65,7 @@ EMOJI: dict[NotificationEvent, str] = {
     NotificationEvent.AWAITING_WINDOW: ":hourglass_flowing_sand:",
     NotificationEvent.RING_PROMOTED: ":white_check_mark:",
     NotificationEvent.GATE_FAILED: ":x:",
+    NotificationEvent.EVIDENCE: ":bar_chart:",
     NotificationEvent.HALTED: ":octagonal_sign:",
     NotificationEvent.ROLLED_BACK: ":rewind:",
     NotificationEvent.COMPLETED: ":tada:",

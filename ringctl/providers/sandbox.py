@@ -4,7 +4,8 @@ Nothing here touches a cluster or Prometheus. A :class:`SandboxWorld` keeps ever
 simulated workload (one service in one region: kube context, namespace,
 deployment) with its revision history in SQLite: in memory by default, or in
 ``<state_dir>/sandbox.db`` so that a restarted worker, or a test in another
-process, sees what was deployed. Health is scripted by a :class:`Scenario`,
+process, sees what was deployed. Health is scripted by a :class:`Scenario` (comparison gates count
+:data:`SANDBOX_RPS` requests a second),
 given in memory (tests may change it while a release runs) or read from
 ``<state_dir>/scenario.json`` (see :func:`write_scenario`), re-read when that
 file changes; :mod:`ringctl.providers.sandbox_scenario` defines both, and the scripted
@@ -67,6 +68,9 @@ log = structlog.get_logger(__name__)
 
 #: The database of a world kept in a state directory.
 STATE_DB = "sandbox.db"
+#: Requests per second of every simulated version in every region, for comparison gates: 1 % of them
+#: fail, 4 % where the scenario breaches the gates (a 4x regression).
+SANDBOX_RPS = 10_000.0
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS workloads (
@@ -353,6 +357,9 @@ class SandboxMetricsSource:
             breach = region.name in scenario.exhausted_budget
         else:
             breach = Scenario.matches(scenario.bad_gates, region.name, version)
+        if gate.kind is GateKind.COMPARISON:
+            requests = SANDBOX_RPS * _seconds(variables["window"])
+            return Measurement(query=query, value=requests * (0.04 if breach else 0.01), samples=requests)
         return Measurement(query=query, value=_value(gate, breach), samples=max(gate.min_samples * 10, 1000))
 
     async def series(self, query: str, region: Region, url: str) -> Series:
@@ -361,6 +368,11 @@ class SandboxMetricsSource:
         await asyncio.sleep(scenario.delay("gates"))
         names = sorted(scenario.alarms.get(region.name, set()))
         return Series(query=query, series=[{"alertname": name, "region": region.name} for name in names])
+
+
+def _seconds(window: str) -> float:
+    """Seconds of a PromQL duration as :func:`~ringctl.core.query.promql_duration` writes it (``37s``, ``500ms``)."""
+    return float(window[:-2]) / 1000 if window.endswith("ms") else float(window.rstrip("s"))
 
 
 def _value(gate: Gate, breach: bool) -> float:

@@ -16,6 +16,7 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, CancelledError, FailureError
 
 with workflow.unsafe.imports_passed_through():
+    from ringctl.activities.comparison import INCIDENT
     from ringctl.activities.gates import GateActivities
     from ringctl.activities.models import EvaluateGatesInput, GateDecision, GateEvaluation, GateResult
     from ringctl.core.constants import PATCH_BAKE_BY_CLOCK, PATCH_LOCAL_GATES, SYSTEM_ACTOR
@@ -23,6 +24,7 @@ with workflow.unsafe.imports_passed_through():
     from ringctl.core.plan import Gate, Ring
     from ringctl.core.versions import image_tag
     from ringctl.providers.models import UndoRecord
+    from ringctl.workflows import evidence
     from ringctl.workflows.models import Continued, Phase, ReleaseState, RingState
     from ringctl.workflows.state import Release, RingFailed
     from ringctl.workflows.timeouts import (
@@ -89,18 +91,24 @@ async def bake(release: Release, index: int, ring: Ring, resume: Continued | Non
     the clock's time, its evaluations' included, so it lasts what the plan
     says (it counted one interval per evaluation before). A long bake
     continues the release as a new run between two evaluations, which picks up
-    the bake where it was (``resume``).
+    the bake where it was (``resume``). A ring with comparison gates bakes on
+    until each has a verdict, and halts for a person at the bake's ``max``
+    without one (:mod:`~ringctl.workflows.evidence`).
     """
     request = release.request
     status = release.status.rings[index]
     gates = request.plan.gates_for(request.service, ring)
-    remaining = resume.remaining if resume is not None else ring.bake
-    interval = min((gate.interval for gate in gates), default=ring.bake)
+    compared = evidence.comparison_gates(gates)
+    if resume is None:
+        status.evidence_deadline = evidence.deadline(ring, compared)
+    pending = evidence.pending(compared, None)  # no verdict before the first look
+    remaining = resume.remaining if resume is not None else ring.bake_min
+    interval = min((gate.interval for gate in gates), default=ring.bake_min)
     required = max((gate.consecutive_healthy for gate in gates), default=0)
     streak = resume.streak if resume is not None else 0
     holding = resume.holding if resume is not None else False
     by_clock = workflow.patched(PATCH_BAKE_BY_CLOCK)
-    while remaining > timedelta(0) or streak < required or release.paused:
+    while remaining > timedelta(0) or streak < required or release.paused or (pending and not evidence.overdue(status)):
         if release.paused and not gates:
             await release.checkpoint()
             continue
@@ -129,6 +137,7 @@ async def bake(release: Release, index: int, ring: Ring, resume: Continued | Non
             )
             raise RingFailed(f"gate breach: {detail}")
         streak = streak + 1 if verdict is GateDecision.PASS else 0
+        pending = evidence.pending(compared, evaluation)
         was_holding, holding = holding, verdict is GateDecision.HOLD
         if holding and not was_holding and evaluation is not None:
             held = summary(r for r in evaluation.results if r.decision is GateDecision.HOLD)
@@ -136,12 +145,24 @@ async def bake(release: Release, index: int, ring: Ring, resume: Continued | Non
         elif was_holding and not holding:
             release.event(SYSTEM_ACTOR, "hold_cleared", ring=ring.name)
         status.state = RingState.HOLDING if holding else RingState.BAKING
-        release.set_state(
-            ReleaseState.HOLDING if holding else ReleaseState.BAKING,
-            f"ring {ring.name}: gates have missing data; holding" if holding else f"baking ring {ring.name}",
-        )
+        if holding:
+            release.set_state(ReleaseState.HOLDING, f"ring {ring.name}: {_held(evaluation)}; holding")
+        elif pending and remaining <= timedelta(0):
+            release.set_state(ReleaseState.BAKING, evidence.waiting_words(ring, status, pending))
+        else:
+            release.set_state(ReleaseState.BAKING, f"baking ring {ring.name}")
         release.continue_if_due(index, Phase.BAKE, remaining, streak, holding)
     status.next_check_at, status.bake_remaining, status.healthy_needed = None, None, 0
+    if pending:
+        await evidence.halt(release, ring, pending)
+
+
+def _held(evaluation: GateEvaluation | None) -> str:
+    """Why a round holds: missing data, or failures held as an incident everywhere (comparison gates)."""
+    held = [r for r in evaluation.results if r.decision is GateDecision.HOLD] if evaluation else []
+    if any(INCIDENT in r.reason for r in held):
+        return f"{INCIDENT} ({summary(held)})"
+    return "gates have missing data"
 
 
 async def evaluate(release: Release, index: int, ring: Ring, gates: list[Gate]) -> GateEvaluation | None:
@@ -154,6 +175,7 @@ async def evaluate(release: Release, index: int, ring: Ring, gates: list[Gate]) 
     request = release.request
     status = release.status.rings[index]
     timeout = request.plan.prometheus.timeout
+    compared = evidence.comparison_gates(gates)
     arguments = EvaluateGatesInput(
         release_id=request.release_id,
         service=request.service,
@@ -165,6 +187,11 @@ async def evaluate(release: Release, index: int, ring: Ring, gates: list[Gate]) 
         previous_versions=previous_versions(release.status.undo_records),
         timeout=timeout.total_seconds(),
     )
+    if compared:  # counts since the ring started, against the regions not reached yet
+        later = [region for stage in release.stages[index + 1 :] for region in stage.regions]
+        elapsed = workflow.now() - (status.started_at or workflow.now())
+        update = {"elapsed": elapsed, "control_regions": later, "evidence": dict(status.evidence)}
+        arguments = arguments.model_copy(update=update)
     evaluation = await _evaluate_locally(arguments) if workflow.patched(PATCH_LOCAL_GATES) else None
     if evaluation is None:
         try:
@@ -178,6 +205,8 @@ async def evaluate(release: Release, index: int, ring: Ring, gates: list[Gate]) 
         except ActivityError as error:
             release.event(SYSTEM_ACTOR, "gate_error", ring=ring.name, detail=release.failure_of(error))
             return None
+    if compared:
+        evidence.record(release, ring, status, evaluation)
     status.gate_results = latest_results(status.gate_results, evaluation.results)
     status.evaluations += 1
     release.count(

@@ -12,6 +12,7 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict, Field
 
 from ringctl.activities.models import GateResult
+from ringctl.core.evidence import EvidenceState
 from ringctl.core.plan import Plan
 from ringctl.providers.models import UndoRecord
 
@@ -178,6 +179,12 @@ class RingStatus(BaseModel):
         default=None, description="bake time still to count (paused or holding time does not), as of the last check"
     )
     healthy_needed: int = Field(default=0, description="passing checks in a row the bake still needs to end")
+    evidence: dict[str, EvidenceState] = Field(
+        default_factory=dict, description="each comparison gate's sequential test so far, by gate name"
+    )
+    evidence_deadline: datetime | None = Field(
+        default=None, description="when the ring halts for a person if its comparison gates still have no verdict"
+    )
 
 
 class ReleaseStatus(BaseModel):

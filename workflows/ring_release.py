@@ -23,6 +23,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from ringctl.activities.schedule import CheckWindowInput, check_window
+    from ringctl.core.bake import bake_words
     from ringctl.core.constants import (
         PATCH_END_AS_STATE,
         PATCH_INDEX_WAITING,
@@ -31,7 +32,6 @@ with workflow.unsafe.imports_passed_through():
         SYSTEM_ACTOR,
         WORKFLOW_TYPE,
     )
-    from ringctl.core.durations import format_duration
     from ringctl.core.notifications import NotificationEvent
     from ringctl.core.plan import OnFailure, Ring
     from ringctl.workflows import alarms, commands, gating, regions, watch
@@ -248,7 +248,7 @@ class RingRelease:
             message = "resumed"
         else:
             release.resume_requested = True
-            message = "retrying the halted ring"
+            message = release.resume_means
         release.event(request.by, "resume", detail=request.reason)
         release.set_paused(False)
         return release.result(message)
@@ -289,7 +289,7 @@ class RingRelease:
                     release.event(SYSTEM_ACTOR, "ring_failed", ring=ring.name, detail=str(failure))
                     if ring.on_failure is OnFailure.ROLLBACK:
                         return reason
-                    await self._halt(ring, reason)
+                    await release.halt(ring.name, reason)
                     resume = None  # a retried ring runs in full
         return await watch.run(release, continued)
 
@@ -321,7 +321,7 @@ class RingRelease:
             release.set_state(ReleaseState.DEPLOYING, f"deploying ring {ring.name}")
             await regions.deploy_ring(release, index, ring)
             status.state = RingState.BAKING
-            release.set_state(ReleaseState.BAKING, f"baking ring {ring.name} for {format_duration(ring.bake)}")
+            release.set_state(ReleaseState.BAKING, f"baking ring {ring.name} for {bake_words(ring.bake)}")
         await gating.bake(release, index, ring, resume if phase is Phase.BAKE else None)
         release.stop_if_interrupted()
         regions.promote(release, index)
@@ -346,17 +346,6 @@ class RingRelease:
         release.notify(NotificationEvent.AWAITING_APPROVAL, f"{request.release_id}: {waiting}", ring=ring.name)
         await release.wait(lambda: len(status.approvals) >= needed)
         await release.checkpoint()
-
-    async def _halt(self, ring: Ring, reason: str) -> None:
-        """Wait for a human: ``resume`` retries the ring; ``rollback`` and ``abort`` interrupt the release."""
-        release = self._release
-        release.ring(ring.name).state = RingState.HALTED
-        release.resume_requested = False
-        release.set_state(ReleaseState.HALTED, f"{reason}; waiting for resume, rollback or abort")
-        release.event(SYSTEM_ACTOR, "halt", ring=ring.name, detail=reason)
-        release.notify(NotificationEvent.HALTED, f"{release.request.release_id} halted: {reason}", ring=ring.name)
-        await release.wait(lambda: release.resume_requested)
-        release.resume_requested = False
 
     async def _wait_for_window(self, index: int, ring: Ring) -> None:
         """Wait durably until the ring's deployment window is open and no freeze applies, or an override."""

@@ -30,6 +30,7 @@ with workflow.unsafe.imports_passed_through():
         PATCH_INDEX_WAITING,
         PATCH_INTERRUPTS_WIN,
         PATCH_PUBLISH_ON_CHANGE,
+        SYSTEM_ACTOR,
     )
     from ringctl.core.errors import root_cause
     from ringctl.core.notifications import NotificationEvent
@@ -104,8 +105,9 @@ class Release:
         self.rollback_request: RollbackRequest | None = None
         self.abort_request: AbortRequest | None = None
         self.rollback_ran = False
-        #: A person asked to retry the halted ring.
+        #: A person resumed the halted ring, and what that does there (the resume command's answer).
         self.resume_requested = False
+        self.resume_means = "retrying the halted ring"
         #: Deploys sent and not yet answered: a rollback waits for them, so no undo record is lost.
         self.deploys_in_flight: set[asyncio.Task[None]] = set()
         #: Rings whose error-budget or alarm check is waiting: a budget override may release them.
@@ -276,6 +278,16 @@ class Release:
         self.outbox.notify(event, text, ring)
 
     # -- waiting -------------------------------------------------------------------
+
+    async def halt(self, ring: str, reason: str, resume_means: str = "retrying the halted ring") -> None:
+        """Wait for a person: ``resume`` (which does ``resume_means``); ``rollback`` and ``abort`` interrupt."""
+        self.ring(ring).state = RingState.HALTED
+        self.resume_requested, self.resume_means = False, resume_means
+        self.set_state(ReleaseState.HALTED, f"{reason}; waiting for resume, rollback or abort")
+        self.event(SYSTEM_ACTOR, "halt", ring=ring, detail=reason)
+        self.notify(NotificationEvent.HALTED, f"{self.request.release_id} halted: {reason}", ring=ring)
+        await self.wait(lambda: self.resume_requested)
+        self.resume_requested = False
 
     def stop_if_interrupted(self) -> None:
         """End the release's progress here if a rollback or abort was accepted."""

@@ -22,6 +22,7 @@ with workflow.unsafe.imports_passed_through():
     from ringctl.core.constants import PATCH_POST_RELEASE_WATCH, SYSTEM_ACTOR
     from ringctl.core.durations import format_duration
     from ringctl.core.notifications import NotificationEvent
+    from ringctl.core.plan import ComparisonGate, Gate, Ring
     from ringctl.workflows import gating
     from ringctl.workflows.models import Continued, Phase, ReleaseState
     from ringctl.workflows.state import Release
@@ -38,7 +39,7 @@ async def run(release: Release, continued: Continued | None) -> str | None:
     if length <= timedelta(0) or not workflow.patched(PATCH_POST_RELEASE_WATCH):
         return None
     resume = continued if continued is not None and continued.phase is Phase.WATCH else None
-    watched = [(i, ring, request.plan.gates_for(request.service, ring)) for i, ring in enumerate(release.stages)]
+    watched = [(i, ring, _watched_gates(release, ring)) for i, ring in enumerate(release.stages)]
     watched = [(i, ring, gates) for i, ring, gates in watched if gates]
     interval = min((gate.interval for _, _, gates in watched for gate in gates), default=length)
     remaining = resume.remaining if resume is not None else length
@@ -91,3 +92,9 @@ def _breaches(rings: list[str], evaluations: list[GateEvaluation | None]) -> str
         if e is not None and e.decision is GateDecision.FAIL
     ]
     return "; ".join(failed)
+
+
+def _watched_gates(release: Release, ring: Ring) -> list[Gate]:
+    """The ring's bake gates but comparison gates: once every region runs the new version, nothing is control."""
+    gates = release.request.plan.gates_for(release.request.service, ring)
+    return [gate for gate in gates if not isinstance(gate, ComparisonGate)]

@@ -33,12 +33,22 @@ from ringctl.workflows.models import (
     RollbackRequest,
 )
 from ringctl.workflows.ring_release import RingRelease
-from tests.support.plans import SERVICE, burn_rate_slo, make_plan, plan_data, region, ring
+from tests.support.plans import SERVICE, burn_rate_slo, gate, make_plan, plan_data, region, ring
 from tests.support.release_runs import runs_of
 from tests.support.webhook_receiver import WebhookReceiver
 from tests.support.workers import sandbox_worker
 
 HISTORIES = Path(__file__).resolve().parent.parent / "histories"
+#: Errors in every region of the comparison scenarios, on every version: an incident everywhere.
+_EVERYWHERE = {name: {ANY_VERSION} for name in ("canary-1", "us-east-1")}
+#: A comparison gate over the sandbox's counts (see tests/workflows/test_evidence_bake.py).
+COMPARISON: dict[str, object] = {
+    "name": "errors-vs-control",
+    "kind": "comparison",
+    "query": 'sum(increase(errors{region="{region}",version="{version}"}[{window}]))',
+    "samples_query": 'sum(increase(requests{region="{region}",version="{version}"}[{window}]))',
+    "interval": "1s",
+}
 
 
 async def _until(handle: WorkflowHandle, check) -> None:  # type: ignore[no-untyped-def,type-arg]
@@ -201,6 +211,26 @@ async def _post_release_watch(client: Client, queue: str) -> WorkflowHandle:  # 
     return handle
 
 
+def _comparison_plan(bake: object = "1s", *gates: dict[str, object]) -> Plan:
+    compared = ring("canary", region("canary-1"), bake=bake, gates=[COMPARISON, *gates])
+    return make_plan(rings=[compared, ring("na-eu", region("us-east-1"), gates=[])])
+
+
+async def _incident_then_evidence(client: Client, queue: str) -> WorkflowHandle:  # type: ignore[type-arg]
+    plan = _comparison_plan("1s", gate())
+    handle = await start_release(client, plan, service=SERVICE, version="1.0.13", started_by="ci", task_queue=queue)
+    await _until(handle, lambda s: s.state is ReleaseState.HOLDING)  # then main() ends the incident
+    return handle
+
+
+async def _evidence_halt(client: Client, queue: str) -> WorkflowHandle:  # type: ignore[type-arg]
+    plan = _comparison_plan({"min": "1s", "until": "evidence", "max": "2s"})
+    handle = await start_release(client, plan, service=SERVICE, version="1.0.14", started_by="ci", task_queue=queue)
+    await _until(handle, lambda s: s.state is ReleaseState.HALTED)
+    await handle.execute_update(RingRelease.resume, ResumeRequest(by="alice", reason="no traffic tonight"))
+    return handle
+
+
 _RECEIVER = WebhookReceiver()
 
 
@@ -232,6 +262,11 @@ async def main() -> None:
             "alarm_burn_rate": (_alarm_burn_rate, Scenario(bad_gates={"canary-1": {ANY_VERSION}})),
             # Recorded after PATCH_POST_RELEASE_WATCH: the watch is paused, continues as new, then canary-1 breaches.
             "post_release_watch": (_post_release_watch, Scenario()),
+            # Comparison gates (no patch: only plans with them run this code): an error-ratio breach shared
+            # with control holds as an incident everywhere until main() ends it, then canary passes on evidence.
+            "comparison_incident": (_incident_then_evidence, Scenario(bad_gates=_EVERYWHERE)),
+            # No traffic in canary: the ring halts at its bake's max; alice resumes, which promotes it.
+            "comparison_evidence_halt": (_evidence_halt, Scenario(no_data={"canary-1": {ANY_VERSION}})),
         }
         _RECEIVER.start()
         for name, (scenario, script) in scenarios.items():
@@ -241,7 +276,7 @@ async def main() -> None:
             queue = f"record-{uuid.uuid4()}"
             async with sandbox_worker(env.client, queue, world):
                 handle = await scenario(env.client, queue)
-                if name in ("halt_resume", "alarm_blocker", "alarm_burn_rate"):
+                if name in ("halt_resume", "alarm_blocker", "alarm_burn_rate", "comparison_incident"):
                     world.scenario.bad_gates.clear()
                     world.scenario.alarms.clear()
                 if name == "post_release_watch":

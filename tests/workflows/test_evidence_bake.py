@@ -1,0 +1,121 @@
+"""Comparison gates and bake by evidence in releases (issue 14), on sandbox regions.
+
+The sandbox counts 10,000 requests a second for every version in every region,
+1 % failing, 4 % where the scenario breaches the gates. Canary (``canary-1``) is
+compared with the regions not reached yet (``us-east-1``, ``eu-west-1``, on the
+version the release replaces).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from temporalio.client import Client
+
+from ringctl.client.lookup import ended_status
+from ringctl.client.releases import send, start_release
+from ringctl.core.plan import Plan
+from ringctl.providers.sandbox import SandboxWorld
+from ringctl.providers.sandbox_scenario import ANY_VERSION
+from ringctl.workflows.models import ReleaseState, ReleaseStatus, ResumeRequest, RingState
+from ringctl.workflows.ring_release import RingRelease
+from tests.support.plans import SERVICE, gate, make_plan, region, ring
+from tests.support.record_histories import COMPARISON
+from tests.support.release_waits import wait_for
+from tests.support.workers import sandbox_worker
+
+
+def _plan(bake: Any = "1s", *, threshold_gate: bool = False) -> Plan:
+    """Staging, canary (compared with na-eu, the regions not reached yet), na-eu."""
+    gates = [COMPARISON, gate()] if threshold_gate else [COMPARISON]
+    return make_plan(
+        staging=ring("staging", region("staging-1"), gates=[]),
+        rings=[
+            ring("canary", region("canary-1"), bake=bake, gates=gates),
+            ring("na-eu", region("us-east-1"), region("eu-west-1", "IE"), gates=[]),
+        ],
+    )
+
+
+def _events(status: ReleaseStatus, action: str) -> list[str]:
+    return [e.detail for e in status.events if e.action == action]
+
+
+async def test_a_regression_against_control_fails_the_ring_with_the_statistic(
+    client: Client, task_queue: str, world: SandboxWorld
+) -> None:
+    world.scenario.bad_gates = {"canary-1": {"15.1.0"}}
+    async with sandbox_worker(client, task_queue, world):
+        handle = await start_release(
+            client, _plan(), service=SERVICE, version="15.1.0", started_by="ci", task_queue=task_queue
+        )
+        status = await ended_status(handle, rpc_timeout=None)
+    assert status.state is ReleaseState.ROLLED_BACK, status.reason
+    failed = _events(status, "gate_failed")
+    assert len(failed) == 1 and "errors-vs-control in canary-1: errors 4.0x control (95% bounds" in failed[0], failed
+    assert "regression of at least 1.5x established" in failed[0]
+    assert "on the new version) in 1 region" in failed[0], "the counts are in the words"
+
+
+async def test_an_unchanged_version_passes_on_evidence_and_records_why(
+    client: Client, task_queue: str, world: SandboxWorld
+) -> None:
+    async with sandbox_worker(client, task_queue, world):
+        handle = await start_release(
+            client, _plan(), service=SERVICE, version="15.2.0", started_by="ci", task_queue=task_queue
+        )
+        status = await ended_status(handle, rpc_timeout=None)
+    assert status.state is ReleaseState.COMPLETED, status.reason
+    passed = _events(status, "evidence_pass")
+    assert len(passed) == 1 and "a regression of 1.5x or more ruled out" in passed[0], passed
+    canary = status.rings[1]
+    assert canary.evidence["errors-vs-control"].counts, "the test's state is carried in the status"
+    result = next(r for r in canary.gate_results if r.gate == "errors-vs-control")
+    assert result.evidence is not None and result.evidence.verdict == "pass" and result.value is not None
+
+
+async def test_without_evidence_a_ring_halts_at_its_max_and_resume_promotes_it(
+    client: Client, task_queue: str, world: SandboxWorld
+) -> None:
+    world.scenario.no_data = {"canary-1": {ANY_VERSION}}  # no traffic in canary at all (Japan at night)
+    bake = {"min": "1s", "until": "evidence", "max": "3s"}
+    async with sandbox_worker(client, task_queue, world):
+        handle = await start_release(
+            client, _plan(bake), service=SERVICE, version="15.3.0", started_by="ci", task_queue=task_queue
+        )
+        waiting = await wait_for(handle, lambda s: "waiting for evidence" in s.reason)
+        assert waiting.state is ReleaseState.BAKING and "halts for a person at" in waiting.reason, waiting.reason
+        halted = await wait_for(handle, lambda s: s.state is ReleaseState.HALTED)
+        assert (
+            "ring canary: no evidence either way after 3s (no requests on the new version yet over" in halted.reason
+        ), halted.reason
+        assert halted.rings[1].state is RingState.HALTED
+        answer = await send(client, SERVICE, RingRelease.resume, ResumeRequest(by="alice", reason="low traffic, ok"))
+        assert answer.message == "promoting ring canary without evidence"
+        status = await ended_status(handle, rpc_timeout=None)
+    assert status.state is ReleaseState.COMPLETED, status.reason
+    actions = [e.action for e in status.events]
+    assert actions.index("halt") < actions.index("resume") < actions.index("promote_without_evidence")
+
+
+async def test_a_failure_shared_with_control_holds_instead_of_rolling_back(
+    client: Client, task_queue: str, world: SandboxWorld
+) -> None:
+    everywhere = {ANY_VERSION}
+    world.scenario.bad_gates = {"canary-1": everywhere, "us-east-1": everywhere, "eu-west-1": everywhere}
+    async with sandbox_worker(client, task_queue, world):
+        handle = await start_release(
+            client,
+            _plan(threshold_gate=True),
+            service=SERVICE,
+            version="15.4.0",
+            started_by="ci",
+            task_queue=task_queue,
+        )
+        held = await wait_for(handle, lambda s: s.state is ReleaseState.HOLDING)
+        assert "an incident everywhere, not this release" in held.reason, held.reason
+        assert "error-ratio in canary-1" in held.reason
+        world.scenario.bad_gates = {}
+        status = await ended_status(handle, rpc_timeout=None)
+    assert status.state is ReleaseState.COMPLETED, status.reason
+    assert not _events(status, "gate_failed")

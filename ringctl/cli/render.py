@@ -99,13 +99,13 @@ def render_status(status: ReleaseStatus, events: int = 10, queries: bool = True)
             "",
             (
                 f"{'GATE':<{width}} {'SLO':<14} {'REGION':<18} {'VALUE':>10} {'THRESHOLD':>12} {'SAMPLES':>9}  "
-                "DECISION  AT"
+                "DECISION      AT"
             ),
         ]
         for (ring_name, gate, where), r in latest.items():
             lines.append(
                 f"{ring_name + '/' + gate:<{width}} {r.slo or '-':<14} {where:<18} {_number(r.value):>10} "
-                f"{r.comparison + ' ' + _number(r.threshold):>12} {_number(r.samples):>9}  {r.decision:<8}  "
+                f"{r.comparison + ' ' + _number(r.threshold):>12} {_number(r.samples):>9}  {r.verdict:<12}  "
                 f"{_when(r.evaluated_at)}"
             )
             if queries:

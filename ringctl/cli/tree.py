@@ -119,7 +119,7 @@ def ring_notes(status: ReleaseStatus, ring: RingStatus, now: datetime) -> list[s
 def _gate_summary(results: list[GateResult]) -> str:
     counts: dict[str, int] = {}
     for result in results:
-        counts[result.decision] = counts.get(result.decision, 0) + 1
+        counts[result.verdict] = counts.get(result.verdict, 0) + 1
     return "gates: " + ", ".join(f"{n} {decision}" for decision, n in counts.items())
 
 
@@ -131,7 +131,7 @@ def _expanded(status: ReleaseStatus, ring: RingStatus) -> bool:
     """Whether each gate of the ring gets a line: a running release's current ring's, and any ring's that did
     not all pass."""
     current = status.current_ring == ring.name and not status.state.is_final
-    return current or any(r.decision != "pass" for r in ring.gate_results)
+    return current or any(r.verdict != "pass" for r in ring.gate_results)
 
 
 def status_tree(status: ReleaseStatus, now: datetime | None = None) -> Tree:
@@ -172,8 +172,8 @@ def status_tree(status: ReleaseStatus, now: datetime | None = None) -> Tree:
             leaf = branch.add(label(region.name, region.state, notes))
             for result in results if expanded else []:
                 measured = f"{_number(result.value)} {result.comparison} {_number(result.threshold)}"
-                why = [] if result.decision == "pass" else [result.reason]
-                leaf.add(label(result.gate, result.decision, [measured, *why]))
+                why = [] if result.verdict == "pass" else [result.reason]
+                leaf.add(label(result.gate, result.verdict, [measured, *why]))
     return tree
 
 

@@ -268,7 +268,7 @@ def _gates(status: ReleaseStatus) -> str:
                 _number(r.value),
                 escape(f"{r.comparison} {_number(r.threshold)}"),
                 _number(r.samples),
-                _badge(r.decision),
+                _badge(r.verdict),
                 _when(r.evaluated_at),
                 escape(r.reason),
             )

@@ -71,3 +71,17 @@ def test_a_bad_evidence_plan_says_file_field_and_value_in_a_line(
     assert code == 1 and message in output, output
     assert "Traceback" not in output
     assert all("rings.yaml: rings[0]" in line for line in output.strip().splitlines()), "one line per problem"
+
+
+def test_the_shipped_plans_commented_comparison_example_is_a_valid_canary() -> None:
+    """``rings.yaml`` shows a comparison gate for canary in comments; uncommented, it must load as written."""
+    lines = (Path(__file__).resolve().parents[2] / "rings.yaml").read_text().splitlines()
+    first = next(i for i, line in enumerate(lines) if line.strip() == "#   bake: {min: 1h, until: evidence, max: 6h}")
+    block = []
+    for line in lines[first:]:
+        if not line.startswith("  #   "):
+            break
+        block.append(line.replace("  #   ", "", 1))
+    canary = yaml.safe_load("\n".join(block))
+    plan = Plan.model_validate(data(canary["bake"], canary["gates"][0]))
+    assert plan.rings[0].bake_max == timedelta(hours=6) and isinstance(plan.rings[0].gates[0], ComparisonGate)

@@ -35,9 +35,10 @@ from ringctl.core.gates import ComparisonGate, MissingData
 from ringctl.core.plan import Region
 from ringctl.providers.models import Measurement
 
-__all__ = ["INCIDENT", "Comparison", "Measure", "compare", "guard", "strata"]
+__all__ = ["HELD", "INCIDENT", "Comparison", "Measure", "compare", "guard", "strata"]
 
-#: What a failure held by the incident guard says.
+#: What a failure held by the incident guard says: ``HELD`` the words why, ending in ``INCIDENT``.
+HELD = "held, not failed: "
 INCIDENT = "an incident everywhere, not this release"
 
 #: Measures a gate in a region for a version over a window: ``value`` errors, ``samples`` requests.
@@ -86,11 +87,13 @@ async def compare(gate: ComparisonGate, request: EvaluateGatesInput, measure: Me
     )
     new, old, unreached = measured[: len(groups)], measured[len(groups) : 2 * len(groups)], measured[2 * len(groups) :]
     failed = [m for group in measured for m in group if m.error is not None]
-    query = new[0][0].query if new and new[0] else gate.query
+    queries = {
+        r.name: m.query for group, found in zip(groups, new, strict=True) for r, m in zip(group[0], found, strict=True)
+    }
     if failed:
         decision = _MISSING[gate.missing_data]
         reason = f"missing data ({gate.missing_data}): {failed[0].error}"
-        return Comparison(gate, _results(gate, request.regions, decision, reason, query, None), None)
+        return Comparison(gate, _results(gate, request.regions, decision, reason, queries, None), None)
     interval = max(elapsed.total_seconds() - state.seconds, 0.0)
     layers = []
     for (treated, _), n, o, u in zip(groups, new, old, unreached, strict=True):
@@ -98,7 +101,7 @@ async def compare(gate: ComparisonGate, request: EvaluateGatesInput, measure: Me
         layers.append(_stratum(name, state, _sum(n), _sum([*o, *u]), interval))
     evidence = look(state, layers, seconds=elapsed.total_seconds())
     decision = _DECISION[evidence.verdict]
-    results = _results(gate, request.regions, decision, evidence.sentence(), query, evidence)
+    results = _results(gate, request.regions, decision, evidence.sentence(), queries, evidence)
     return Comparison(gate, results, evidence.state)
 
 
@@ -133,7 +136,7 @@ def _results(
     regions: Sequence[Region],
     decision: GateDecision,
     reason: str,
-    query: str,
+    queries: dict[str, str],
     evidence: Evidence | None,
 ) -> list[GateResult]:
     """One result per treated region, each with its share of the time to evidence."""
@@ -149,7 +152,7 @@ def _results(
             GateResult(
                 gate=gate.name,
                 region=region.name,
-                query=query,
+                query=queries.get(region.name, gate.query),
                 value=evidence.estimate if evidence is not None else None,
                 threshold=gate.tolerance,
                 comparison=str(gate.comparison),
@@ -196,7 +199,7 @@ async def guard(results: list[GateResult], request: EvaluateGatesInput, measure:
     if ce <= 0 or cr <= 0 or ce / cr * gate.tolerance < (te / tr if tr > 0 else 0.0):
         return results
     words = (
-        f"held, not failed: the regions still on {previous or 'the previous version'} fail as much over "
+        f"{HELD}the regions still on {previous or 'the previous version'} fail as much over "
         f"{format_duration(window)} ({ce / cr:.2%} errors there, {te / tr if tr else 0:.2%} on the new version): "
         f"{INCIDENT}"
     )

@@ -195,8 +195,8 @@ class Finding(_Payload):
         """The decision in one sentence a release manager reads."""
         requests = self.treated_requests + self.control_requests
         regions = f"{self.strata} region{'s' if self.strata != 1 else ''}"
-        over = f"over {requests:,.0f} requests ({self.treated_requests:,.0f} on the new version) in {regions}"
-        return f"{self._statistic()} {over}: {self._conclusion()}"
+        over = f"over {requests:,.0f} requests ({self.treated_requests:,.0f} on the new version) " if requests else ""
+        return f"{self._statistic()} {over}in {regions}: {self._conclusion()}"
 
     def _statistic(self) -> str:
         if self.treated_requests == 0:

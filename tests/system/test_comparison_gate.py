@@ -94,7 +94,8 @@ def test_time_to_evidence_shows_per_region_then_the_ring_passes_on_evidence(
     start_worker(stack, metrics_bed)
     traffic(metrics_bed, "cmp-slow", "2.0.0", rps=20, treated=0.01)  # little traffic: evidence takes a while
     release = stack.cli.start("cmp-slow", "2.0.0", plan=str(plan_file(stack.directory, "cmp-slow")))
-    stack.cli.wait_for(release, lambda s: "waiting for evidence" in s["reason"], 60, "the wait for evidence")
+    waiting = "waiting for evidence"
+    stack.cli.wait_for(release, lambda s: waiting in s["reason"] and "more requests (" in s["reason"], 60, waiting)
     shown = stack.cli.run("status", release)
     assert shown.returncode == 0, shown.stderr
     assert "insufficient" in shown.stdout and "more requests (" in shown.stdout, shown.stdout
@@ -118,7 +119,7 @@ def test_without_traffic_the_ring_halts_at_its_max_and_resume_promotes_it(
     release = stack.cli.start("cmp-night", "2.0.0", plan=str(plan_file(stack.directory, "cmp-night", bake)))
     halted = stack.cli.wait_state(release, "halted", "completed", timeout=60)
     assert halted["state"] == "halted", halted["reason"]
-    assert "ring canary: no evidence either way after 8s (no requests on the new version yet" in halted["reason"]
+    assert "ring canary: no evidence either way after 8s (no requests on the new version yet over" in halted["reason"]
     assert ring_of(halted, "canary")["state"] == "halted"
 
     resumed = stack.cli.run("resume", release, "--reason", "quiet hours; accepted", actor="alice")
@@ -135,7 +136,8 @@ def test_an_incident_everywhere_holds_instead_of_rolling_back(stack: Stack, metr
     release = stack.cli.start("cmp-incident", "2.0.0", plan=str(plan))
     held = stack.cli.wait_state(release, "holding", "rolled_back", "completed", timeout=60)
     assert held["state"] == "holding", held["reason"]
-    assert "an incident everywhere, not this release" in held["reason"], held["reason"]
+    assert held["reason"].startswith("ring canary: error-ratio in cmp-canary-1, error-ratio in cmp-canary-2 held, not ")
+    assert held["reason"].endswith("an incident everywhere, not this release; holding"), held["reason"]
     shown = stack.cli.run("status", release)
     assert f"the regions still on {PREVIOUS} fail as much" in shown.stdout, shown.stdout
 

@@ -87,7 +87,8 @@ async def test_without_evidence_a_ring_halts_at_its_max_and_resume_promotes_it(
         assert waiting.state is ReleaseState.BAKING and "halts for a person at" in waiting.reason, waiting.reason
         halted = await wait_for(handle, lambda s: s.state is ReleaseState.HALTED)
         assert (
-            "ring canary: no evidence either way after 3s (no requests on the new version yet over" in halted.reason
+            "ring canary: no evidence either way after 3s (no requests on the new version yet over"
+            in halted.reason
         ), halted.reason
         assert halted.rings[1].state is RingState.HALTED
         answer = await send(client, SERVICE, RingRelease.resume, ResumeRequest(by="alice", reason="low traffic, ok"))

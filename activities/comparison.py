@@ -30,7 +30,7 @@ from datetime import UTC, datetime, timedelta
 
 from ringctl.activities.models import EvaluateGatesInput, GateDecision, GateResult
 from ringctl.core.durations import format_duration
-from ringctl.core.evidence import Evidence, EvidenceState, Stratum, Verdict, look, start
+from ringctl.core.evidence import Evidence, EvidenceState, Stratum, Verdict, look, start, two_figures
 from ringctl.core.gates import ComparisonGate, MissingData
 from ringctl.core.plan import Region
 from ringctl.providers.models import Measurement
@@ -147,7 +147,7 @@ def _results(
         projection = evidence.projection if evidence is not None else None
         share = projection and next((v for k, v in projection.by_stratum.items() if region.name in k.split("+")), None)
         if share:
-            said += f"; {region.name} needs about {share:,.0f} more requests of them"
+            said += f"; {region.name} needs about {two_figures(share)} more requests of them"
         results.append(
             GateResult(
                 gate=gate.name,

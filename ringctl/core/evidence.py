@@ -88,6 +88,7 @@ __all__ = [
     "Verdict",
     "look",
     "start",
+    "two_figures",
 ]
 
 #: Grid ratios are ``tolerance * 2**(k / STEPS_PER_DOUBLING)``: 9 % apart.
@@ -171,8 +172,12 @@ class Projection(_Payload):
         """``about 31,000 more requests (11m at the current traffic)``: two significant figures, whole minutes."""
         seconds = math.ceil(self.seconds)
         wait = timedelta(minutes=math.ceil(seconds / 60)) if seconds >= 60 else timedelta(seconds=seconds)
-        more = round(self.more_requests, min(0, 2 - len(str(round(self.more_requests)))))
-        return f"about {more:,.0f} more requests ({format_duration(wait)} at the current traffic)"
+        return f"about {two_figures(self.more_requests)} more requests ({format_duration(wait)} at the current traffic)"
+
+
+def two_figures(count: float) -> str:
+    """``31,000``: a count to two significant figures (whole numbers below 100 as they are)."""
+    return f"{round(count, min(0, 2 - len(str(round(count))))):,.0f}"
 
 
 class Finding(_Payload):

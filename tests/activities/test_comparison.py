@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from ringctl.activities.comparison import compare, guard, strata
 from ringctl.activities.models import EvaluateGatesInput, GateDecision, GateResult
 from ringctl.core.plan import ComparisonGate, Region, ThresholdGate
 from ringctl.providers.models import Measurement
+from tests.support.gate_results import gate_result
 
 GATE = ComparisonGate.model_validate(
     {"name": "vs-control", "kind": "comparison", "query": "errors", "samples_query": "requests"}
@@ -92,18 +93,7 @@ async def test_missing_data_follows_the_gate_policy_and_leaves_the_test_where_it
 
 
 def threshold_failure(region: str) -> GateResult:
-    return GateResult(
-        gate="error-ratio",
-        region=region,
-        query="q",
-        value=0.05,
-        threshold=0.02,
-        comparison="<=",
-        samples=1000,
-        decision=GateDecision.FAIL,
-        reason="0.05 breaches <= 0.02",
-        evaluated_at=datetime.now(UTC),
-    )
+    return gate_result("error-ratio", region, GateDecision.FAIL, value=0.05, threshold=0.02, reason="0.05 breaches")
 
 
 ERROR_RATIO = ThresholdGate.model_validate({"name": "error-ratio", "query": "q", "comparison": "<=", "threshold": 0.02})

@@ -41,15 +41,20 @@ def _events(status: ReleaseStatus, action: str) -> list[str]:
     return [e.detail for e in status.events if e.action == action]
 
 
+async def _released(client: Client, task_queue: str, world: SandboxWorld, version: str) -> ReleaseStatus:
+    """Release ``version`` with :func:`_plan` and wait for its end."""
+    async with sandbox_worker(client, task_queue, world):
+        handle = await start_release(
+            client, _plan(), service=SERVICE, version=version, started_by="ci", task_queue=task_queue
+        )
+        return await ended_status(handle, rpc_timeout=None)
+
+
 async def test_a_regression_against_control_fails_the_ring_with_the_statistic(
     client: Client, task_queue: str, world: SandboxWorld
 ) -> None:
     world.scenario.bad_gates = {"canary-1": {"15.1.0"}}
-    async with sandbox_worker(client, task_queue, world):
-        handle = await start_release(
-            client, _plan(), service=SERVICE, version="15.1.0", started_by="ci", task_queue=task_queue
-        )
-        status = await ended_status(handle, rpc_timeout=None)
+    status = await _released(client, task_queue, world, "15.1.0")
     assert status.state is ReleaseState.ROLLED_BACK, status.reason
     failed = _events(status, "gate_failed")
     assert len(failed) == 1 and "errors-vs-control in canary-1: errors 4.0x control (95% bounds" in failed[0], failed
@@ -60,11 +65,7 @@ async def test_a_regression_against_control_fails_the_ring_with_the_statistic(
 async def test_an_unchanged_version_passes_on_evidence_and_records_why(
     client: Client, task_queue: str, world: SandboxWorld
 ) -> None:
-    async with sandbox_worker(client, task_queue, world):
-        handle = await start_release(
-            client, _plan(), service=SERVICE, version="15.2.0", started_by="ci", task_queue=task_queue
-        )
-        status = await ended_status(handle, rpc_timeout=None)
+    status = await _released(client, task_queue, world, "15.2.0")
     assert status.state is ReleaseState.COMPLETED, status.reason
     passed = _events(status, "evidence_pass")
     assert len(passed) == 1 and "a regression of 1.5x or more ruled out" in passed[0], passed
@@ -87,8 +88,7 @@ async def test_without_evidence_a_ring_halts_at_its_max_and_resume_promotes_it(
         assert waiting.state is ReleaseState.BAKING and "halts for a person at" in waiting.reason, waiting.reason
         halted = await wait_for(handle, lambda s: s.state is ReleaseState.HALTED)
         assert (
-            "ring canary: no evidence either way after 3s (no requests on the new version yet over"
-            in halted.reason
+            "ring canary: no evidence either way after 3s (no requests on the new version yet over" in halted.reason
         ), halted.reason
         assert halted.rings[1].state is RingState.HALTED
         answer = await send(client, SERVICE, RingRelease.resume, ResumeRequest(by="alice", reason="low traffic, ok"))

@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,7 @@ from ringctl.workflows.gating import latest_results
 from ringctl.workflows.models import ApproveRequest, ReleaseState, ReleaseStatus, RingState, RollbackRequest
 from ringctl.workflows.ring_release import RingRelease
 from tests.support.cli_runs import ringctl
+from tests.support.gate_results import gate_result
 from tests.support.metrics_bed import MetricsBed
 from tests.support.prometheus_server import PrometheusServer, free_port
 from tests.support.release_waits import wait_for
@@ -402,19 +403,7 @@ def test_status_keeps_the_latest_result_of_each_gate_in_each_region_newest_last(
     """The status carries one round, not every evaluation: its size (and the worker's memory) stays flat."""
 
     def result(gate: str, where: str, decision: GateDecision, kind: str = "threshold") -> GateResult:
-        return GateResult(
-            gate=gate,
-            region=where,
-            query="q",
-            value=0.0,
-            threshold=0.01,
-            comparison="<=",
-            samples=10,
-            decision=decision,
-            reason="r",
-            evaluated_at=datetime(2026, 12, 3, tzinfo=UTC),
-            kind=kind,
-        )
+        return gate_result(gate, where, decision, kind=kind)
 
     kept = [
         result("a", "r1", GateDecision.PASS),

@@ -56,7 +56,11 @@ def pause(release: str, reason: str, connection: ConnectionOptions, actor: str) 
 @click.option("--reason", default="", help="Why (recorded).")
 @connection_options
 def resume(release: str, reason: str, connection: ConnectionOptions, actor: str) -> None:
-    """Resume a paused RELEASE, or retry its halted ring."""
+    """Resume a paused RELEASE, or retry its halted ring.
+
+    A ring halted at its bake's max without evidence (bake: {until: evidence, max}) is promoted
+    without it instead; the answer says which.
+    """
     from ringctl.workflows.models import ResumeRequest
     from ringctl.workflows.ring_release import RingRelease
 

@@ -1,4 +1,4 @@
-"""Comparison gates: the new version's errors against control's, decided on evidence; the incident guard.
+"""Comparison gates: the new version's errors against control's, decided on evidence.
 
 A ``comparison`` gate (:class:`~ringctl.core.gates.ComparisonGate`) counts
 errors and requests since the ring started. *Treated* is the new version in the
@@ -15,10 +15,8 @@ A look's verdict becomes the gate's decision: **fail** fails, **pass** passes,
 until there is a verdict (:mod:`ringctl.workflows.evidence`). A query error is
 missing data (the gate's ``missing_data``), and the test does not move.
 
-**Incident guard** (:func:`guard`): when another gate of the ring fails but the
-control regions' error rate over that gate's window is as high as the new
-version's divided by the tolerance, everything is degraded, not this release:
-that failure holds instead, and says why.
+The incident guard, which uses the same control regions, is
+:func:`ringctl.activities.gates.held_for_incident`.
 """
 
 from __future__ import annotations
@@ -29,20 +27,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from ringctl.activities.models import EvaluateGatesInput, GateDecision, GateResult
-from ringctl.core.durations import format_duration
 from ringctl.core.evidence import Evidence, EvidenceState, Stratum, Verdict, look, start, two_figures
-from ringctl.core.gates import ComparisonGate, MissingData
+from ringctl.core.gates import ComparisonGate, Gate, MissingData
 from ringctl.core.plan import Region
 from ringctl.providers.models import Measurement
 
-__all__ = ["HELD", "INCIDENT", "Comparison", "Measure", "compare", "guard", "strata"]
-
-#: What a failure held by the incident guard says: ``HELD`` the words why, ending in ``INCIDENT``.
-HELD = "held, not failed: "
-INCIDENT = "an incident everywhere, not this release"
+__all__ = ["Comparison", "Measure", "compare", "strata"]
 
 #: Measures a gate in a region for a version over a window: ``value`` errors, ``samples`` requests.
-Measure = Callable[[ComparisonGate, Region, str, timedelta], Awaitable[Measurement]]
+Measure = Callable[[Gate, Region, str, timedelta], Awaitable[Measurement]]
 
 _DECISION = {Verdict.FAIL: GateDecision.FAIL, Verdict.PASS: GateDecision.PASS, Verdict.INSUFFICIENT: GateDecision.PASS}
 _MISSING = {
@@ -145,9 +138,11 @@ def _results(
     for region in regions:
         said = reason
         projection = evidence.projection if evidence is not None else None
-        share = projection and next((v for k, v in projection.by_stratum.items() if region.name in k.split("+")), None)
+        share = projection and next(
+            (v / len(k.split("+")) for k, v in projection.by_stratum.items() if region.name in k.split("+")), None
+        )
         if share:
-            said += f"; {region.name} needs about {two_figures(share)} more requests of them"
+            said += f"; {region.name}: about {two_figures(share)} more on the new version"
         results.append(
             GateResult(
                 gate=gate.name,
@@ -165,47 +160,3 @@ def _results(
             )
         )
     return results
-
-
-async def guard(results: list[GateResult], request: EvaluateGatesInput, measure: Measure) -> list[GateResult]:
-    """Hold, not fail, another gate's failures when the control regions fail as much as the new version.
-
-    As much: over the failing gates' window, control's error rate (the previous
-    version in the regions not reached yet and the ring's own) times the first
-    comparison gate's tolerance is at least the new version's, with errors in
-    control. A comparison gate's own failure is never held: it already compares
-    with control. Without comparison gates or control traffic, failures stand.
-    """
-    compared = [g for g in request.gates if isinstance(g, ComparisonGate)]
-    failing = (
-        {r.gate for r in results if r.decision is GateDecision.FAIL and r.kind != str(compared[0].kind)}
-        if compared
-        else set()
-    )
-    if not failing:
-        return results
-    gate = compared[0]
-    window = max(g.windows()[0] for g in request.gates if g.name in failing)
-    before = request.previous_versions
-    previous = next(iter(before.values()), "")
-    treated, own, unreached = await asyncio.gather(
-        asyncio.gather(*(measure(gate, r, request.version, window) for r in request.regions)),
-        asyncio.gather(*(measure(gate, r, before.get(r.name, ""), window) for r in request.regions)),
-        asyncio.gather(*(measure(gate, r, previous, window) for r in request.control_regions)),
-    )
-    if any(m.error is not None for m in [*treated, *own, *unreached]):
-        return results
-    (tr, te), (cr, ce) = _sum(treated), _sum([*own, *unreached])
-    if ce <= 0 or cr <= 0 or ce / cr * gate.tolerance < (te / tr if tr > 0 else 0.0):
-        return results
-    words = (
-        f"{HELD}the regions still on {previous or 'the previous version'} fail as much over "
-        f"{format_duration(window)} ({ce / cr:.2%} errors there, {te / tr if tr else 0:.2%} on the new version): "
-        f"{INCIDENT}"
-    )
-    return [
-        r.model_copy(update={"decision": GateDecision.HOLD, "reason": f"{r.reason}; {words}"})
-        if r.decision is GateDecision.FAIL and r.gate in failing
-        else r
-        for r in results
-    ]

@@ -1,7 +1,7 @@
 """Gate evaluation: providers measure, :func:`judge` decides, the activity evaluates a ring.
 
-Comparison gates are decided on evidence instead (:mod:`ringctl.activities.comparison`),
-which also guards the other gates' failures against incidents everywhere.
+Comparison gates are decided on evidence instead (:mod:`ringctl.activities.comparison`);
+in a ring with one, :func:`held_for_incident` holds a failure the control regions share.
 
 One path for every gate kind (threshold, burn_rate, error_budget): the
 activity measures each gate in each region once per window of
@@ -19,11 +19,16 @@ from temporalio import activity
 
 from ringctl.activities import comparison
 from ringctl.activities.boundary import translated
+from ringctl.activities.comparison import Measure
 from ringctl.activities.models import EvaluateGatesInput, GateDecision, GateEvaluation, GateResult
-from ringctl.core.plan import ComparisonGate, Gate, MissingData, Region
+from ringctl.core.plan import ComparisonGate, Gate, GateKind, MissingData, Region
 from ringctl.core.query import promql_duration, render_query
 from ringctl.providers.interfaces import MetricsSource
 from ringctl.providers.models import Measurement
+
+#: What a failure held by the incident guard says: ``HELD`` the words why, ending in ``INCIDENT``.
+HELD = "held, not failed: "
+INCIDENT = "an incident everywhere, not this release"
 
 #: Seconds between heartbeats while an evaluation's queries run (the workflow's heartbeat timeout is a few of these).
 HEARTBEAT_EVERY = 1.0
@@ -135,7 +140,8 @@ class GateActivities:
                 asyncio.gather(*(comparison.compare(gate, request, measure) for gate in compared)),
             )
             results = [*judged, *(r for c in comparisons for r in c.results)]
-            results = await comparison.guard(results, request, measure)
+            if compared and request.control_regions:
+                results = await held_for_incident(results, request, measure)
         finally:
             beating.cancel()
         return GateEvaluation(
@@ -143,6 +149,41 @@ class GateActivities:
             decision=combine([r.decision for r in results]),
             evidence={c.gate.name: c.state for c in comparisons if c.state is not None},
         )
+
+
+async def held_for_incident(
+    results: list[GateResult], request: EvaluateGatesInput, measure: Measure
+) -> list[GateResult]:
+    """The incident guard: hold, not fail, a gate the control regions fail too.
+
+    A ring with a comparison gate has control regions (the regions not reached
+    yet, on the version the release replaces). When one of its other gates
+    fails, that gate is judged in them as well; if it fails in at least half of
+    them, everything is degraded, not this release: its failures hold instead,
+    and say why. A comparison gate's own failure is never held (it already
+    compares with control).
+    """
+    failing = {r.gate for r in results if r.decision is GateDecision.FAIL and r.kind != GateKind.COMPARISON}
+    previous = next(iter(request.previous_versions.values()), "")
+    shared: dict[str, str] = {}
+    for gate in (g for g in request.gates if g.name in failing):
+        calls = [[measure(gate, region, previous, w) for w in gate.windows()] for region in request.control_regions]
+        found = await asyncio.gather(*(asyncio.gather(*c) for c in calls))
+        verdicts = [judge(gate, *measurements) for measurements in found]
+        failed = [
+            f"{r.name} {why}"
+            for r, (d, why) in zip(request.control_regions, verdicts, strict=True)
+            if d is GateDecision.FAIL
+        ]
+        if 2 * len(failed) >= len(request.control_regions):
+            version = f"version {previous}" if previous else "the previous version"
+            shared[gate.name] = f"{HELD}the regions still on {version} fail it too ({'; '.join(failed)}): {INCIDENT}"
+    return [
+        r.model_copy(update={"decision": GateDecision.HOLD, "reason": f"{r.reason}; {shared[r.gate]}"})
+        if r.decision is GateDecision.FAIL and r.gate in shared
+        else r
+        for r in results
+    ]
 
 
 async def _heartbeat_until_cancelled(ring: str) -> None:

@@ -13,8 +13,6 @@ bake's ``max`` halts for a person (``resume`` promotes it without evidence;
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
@@ -27,7 +25,7 @@ with workflow.unsafe.imports_passed_through():
     from ringctl.workflows.models import RingStatus
     from ringctl.workflows.state import Release
 
-__all__ = ["comparison_gates", "deadline", "halt", "overdue", "pending", "record", "waiting_words"]
+__all__ = ["comparison_gates", "halt", "halts", "pending", "record", "start", "waiting_words"]
 
 
 def comparison_gates(gates: list[Gate]) -> list[ComparisonGate]:
@@ -35,47 +33,53 @@ def comparison_gates(gates: list[Gate]) -> list[ComparisonGate]:
     return [gate for gate in gates if isinstance(gate, ComparisonGate)]
 
 
-def deadline(ring: Ring, gates: list[ComparisonGate]) -> datetime | None:
-    """When a bake beginning now halts for a person without a verdict (``None``: never)."""
-    return workflow.now() + ring.bake_max if gates and ring.bake_max is not None else None
-
-
-def overdue(status: RingStatus) -> bool:
-    """Whether the ring's bake has reached its ``max`` without a verdict."""
-    return status.evidence_deadline is not None and workflow.now() >= status.evidence_deadline
-
-
-def pending(gates: list[ComparisonGate], evaluation: GateEvaluation | None) -> list[GateResult]:
-    """The comparison results of this evaluation without a verdict; all gates pending if it failed."""
-    if not gates:
-        return []
-    if evaluation is None:
+def pending(gates: list[ComparisonGate], results: list[GateResult] | None) -> list[GateResult]:
+    """The comparison results without a verdict (a gate without a result has none); all if ``results`` is None."""
+    if results is None:
         return [_unknown(gate) for gate in gates]
-    names = {gate.name for gate in gates}
-    results = [r for r in evaluation.results if r.gate in names]
-    return [r for r in results if r.evidence is None or r.evidence.verdict is Verdict.INSUFFICIENT]
+    waiting = []
+    for gate in gates:
+        mine = [r for r in results if r.gate == gate.name and r.kind == str(gate.kind)]
+        undecided = [r for r in mine if r.evidence is None or r.evidence.verdict is Verdict.INSUFFICIENT]
+        waiting += undecided if mine else [_unknown(gate)]
+    return waiting
+
+
+def start(status: RingStatus, ring: Ring, gates: list[ComparisonGate]) -> None:
+    """A bake begins (not a continued one): its deadline; a retried ring's test starts afresh, counting from now.
+
+    The first bake counts since the ring started (its rollout included: old pods
+    serving beside new ones are control too).
+    """
+    if not gates:
+        return
+    status.evidence_deadline = workflow.now() + ring.bake_max if ring.bake_max is not None else None
+    status.evidence_since = status.started_at if status.evidence_since is None else workflow.now()
+    status.evidence, status.evidence_verdicts = {}, {}
+
+
+def halts(status: RingStatus, waiting: list[GateResult], paused: bool) -> bool:
+    """Whether the bake stops to halt for a person: a verdict still missing at its ``max`` (not while paused)."""
+    deadline = status.evidence_deadline
+    return bool(waiting) and not paused and deadline is not None and workflow.now() >= deadline
 
 
 def record(release: Release, ring: Ring, status: RingStatus, evaluation: GateEvaluation) -> None:
-    """Keep the comparison gates' states; record and notify each gate whose verdict changed (with why)."""
+    """Keep the comparison gates' states; record (and notify) each gate that reaches a pass, with why.
+
+    A fail is recorded as the ``gate_failed`` that ends the ring; a missing-data
+    round neither changes a gate's verdict nor repeats it.
+    """
     status.evidence.update(evaluation.evidence)
-    before = {r.gate: r.evidence.verdict for r in status.gate_results if r.evidence is not None}
-    seen: set[str] = set()
     for result in evaluation.results:
-        if result.evidence is None or result.gate in seen:
+        if result.evidence is None or status.evidence_verdicts.get(result.gate) == result.evidence.verdict:
             continue
-        seen.add(result.gate)
-        verdict = result.evidence.verdict
-        if before.get(result.gate, Verdict.INSUFFICIENT) is verdict:
-            continue
-        detail = f"{result.gate}: {result.evidence.sentence()}"
-        release.event(SYSTEM_ACTOR, f"evidence_{verdict}", ring=ring.name, detail=detail)
+        status.evidence_verdicts[result.gate] = verdict = result.evidence.verdict
         if verdict is Verdict.PASS:
-            release.notify(
-                NotificationEvent.EVIDENCE,
-                f"{release.request.release_id}: ring {ring.name}, {detail}",
-                ring=ring.name,
-            )
+            detail = f"{result.gate}: {result.evidence.sentence()}"
+            release.event(SYSTEM_ACTOR, "evidence_pass", ring=ring.name, detail=detail)
+            text = f"{release.request.release_id}: ring {ring.name}, {detail}"
+            release.notify(NotificationEvent.EVIDENCE, text, ring=ring.name)
 
 
 def waiting_words(ring: Ring, status: RingStatus, results: list[GateResult]) -> str:

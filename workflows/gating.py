@@ -16,8 +16,7 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, CancelledError, FailureError
 
 with workflow.unsafe.imports_passed_through():
-    from ringctl.activities.comparison import HELD, INCIDENT
-    from ringctl.activities.gates import GateActivities
+    from ringctl.activities.gates import HELD, INCIDENT, GateActivities
     from ringctl.activities.models import EvaluateGatesInput, GateDecision, GateEvaluation, GateResult
     from ringctl.core.constants import PATCH_BAKE_BY_CLOCK, PATCH_LOCAL_GATES, SYSTEM_ACTOR
     from ringctl.core.notifications import NotificationEvent
@@ -100,15 +99,17 @@ async def bake(release: Release, index: int, ring: Ring, resume: Continued | Non
     gates = request.plan.gates_for(request.service, ring)
     compared = evidence.comparison_gates(gates)
     if resume is None:
-        status.evidence_deadline = evidence.deadline(ring, compared)
-    pending = evidence.pending(compared, None)  # no verdict before the first look
+        evidence.start(status, ring, compared)
+    pending = evidence.pending(compared, status.gate_results if resume is not None else [])
     remaining = resume.remaining if resume is not None else ring.bake_min
     interval = min((gate.interval for gate in gates), default=ring.bake_min)
     required = max((gate.consecutive_healthy for gate in gates), default=0)
     streak = resume.streak if resume is not None else 0
     holding = resume.holding if resume is not None else False
     by_clock = workflow.patched(PATCH_BAKE_BY_CLOCK)
-    while remaining > timedelta(0) or streak < required or release.paused or (pending and not evidence.overdue(status)):
+    while (remaining > timedelta(0) or streak < required or release.paused or pending) and not evidence.halts(
+        status, pending, release.paused
+    ):
         if release.paused and not gates:
             await release.checkpoint()
             continue
@@ -137,7 +138,7 @@ async def bake(release: Release, index: int, ring: Ring, resume: Continued | Non
             )
             raise RingFailed(f"gate breach: {detail}")
         streak = streak + 1 if verdict is GateDecision.PASS else 0
-        pending = evidence.pending(compared, evaluation)
+        pending = evidence.pending(compared, evaluation.results if evaluation is not None else None)
         was_holding, holding = holding, verdict is GateDecision.HOLD
         if holding and not was_holding and evaluation is not None:
             held = summary(r for r in evaluation.results if r.decision is GateDecision.HOLD)
@@ -191,7 +192,7 @@ async def evaluate(release: Release, index: int, ring: Ring, gates: list[Gate]) 
     )
     if compared:  # counts since the ring started, against the regions not reached yet
         later = [region for stage in release.stages[index + 1 :] for region in stage.regions]
-        elapsed = workflow.now() - (status.started_at or workflow.now())
+        elapsed = workflow.now() - (status.evidence_since or status.started_at or workflow.now())
         update = {"elapsed": elapsed, "control_regions": later, "evidence": dict(status.evidence)}
         arguments = arguments.model_copy(update=update)
     evaluation = await _evaluate_locally(arguments) if workflow.patched(PATCH_LOCAL_GATES) else None

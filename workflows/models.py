@@ -185,6 +185,12 @@ class RingStatus(BaseModel):
     evidence_deadline: datetime | None = Field(
         default=None, description="when the ring halts for a person if its comparison gates still have no verdict"
     )
+    evidence_since: datetime | None = Field(
+        default=None, description="since when comparison gates count: the ring's start, or a retried bake's"
+    )
+    evidence_verdicts: dict[str, str] = Field(
+        default_factory=dict, description="each comparison gate's last verdict recorded (pass, fail, insufficient)"
+    )
 
 
 class ReleaseStatus(BaseModel):

@@ -165,8 +165,8 @@ class Projection(_Payload):
     """Time to evidence: how much more traffic a verdict needs if the observed rates hold."""
 
     seconds: float
-    more_requests: float
-    by_stratum: dict[str, float]
+    more_requests: float = Field(description="both versions' requests, every stratum")
+    by_stratum: dict[str, float] = Field(description="the new version's requests, per stratum")
 
     def words(self) -> str:
         """``about 31,000 more requests (11m at the current traffic)``: two significant figures, whole minutes."""
@@ -200,7 +200,10 @@ class Finding(_Payload):
         """The decision in one sentence a release manager reads."""
         requests = self.treated_requests + self.control_requests
         regions = f"{self.strata} region{'s' if self.strata != 1 else ''}"
-        over = f"over {requests:,.0f} requests ({self.treated_requests:,.0f} on the new version) " if requests else ""
+        if self.treated_requests == 0:
+            over = f"({self.control_requests:,.0f} on the previous version) " if requests else ""
+        else:
+            over = f"over {requests:,.0f} requests ({self.treated_requests:,.0f} on the new version) "
         return f"{self._statistic()} {over}in {regions}: {self._conclusion()}"
 
     def _statistic(self) -> str:
@@ -385,14 +388,14 @@ def _projection(
 ) -> Projection | None:
     """How long until the expected ``log L`` reaches a verdict if observed rates and current traffic hold."""
     drift = [0.0] * len(grid)
-    rates: dict[str, float] = {}
+    rates: dict[str, tuple[float, float]] = {}
     for stratum in strata:
         if min(stratum.treated_rps, stratum.control_rps, stratum.treated_requests, stratum.control_requests) <= 0:
             continue
         treated_errors = stratum.treated_rps * stratum.treated_errors / stratum.treated_requests
         control_errors = stratum.control_rps * stratum.control_errors / stratum.control_requests
         _add(drift, grid, stratum.treated_rps, treated_errors, stratum.control_rps, control_errors)
-        rates[stratum.name] = stratum.treated_rps + stratum.control_rps
+        rates[stratum.name] = (stratum.treated_rps, stratum.control_rps)
 
     def decided_after(seconds: float) -> bool:
         return decided([value + seconds * slope for value, slope in zip(log_likelihood, drift, strict=True)])
@@ -409,6 +412,6 @@ def _projection(
         low, high = (low, middle) if decided_after(middle) else (middle, high)
     return Projection(
         seconds=high,
-        more_requests=high * sum(rates.values()),
-        by_stratum={name: high * rate for name, rate in rates.items()},
+        more_requests=high * sum(treated + control for treated, control in rates.values()),
+        by_stratum={name: high * treated for name, (treated, _) in rates.items()},
     )

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from ringctl.activities.comparison import compare, guard, strata
+from ringctl.activities.comparison import compare, strata
+from ringctl.activities.gates import held_for_incident as guard
 from ringctl.activities.models import EvaluateGatesInput, GateDecision, GateResult
-from ringctl.core.plan import ComparisonGate, Region, ThresholdGate
+from ringctl.core.plan import ComparisonGate, Gate, Region, ThresholdGate
 from ringctl.providers.models import Measurement
 from tests.support.gate_results import gate_result
 
@@ -38,13 +39,20 @@ def request(elapsed: float, state: dict[str, object] | None = None) -> EvaluateG
 
 
 def counts(table: dict[tuple[str, str], tuple[float, float]], error: str | None = None):  # type: ignore[no-untyped-def]
-    """A measure function over (region, version) -> (requests, errors); ``error`` makes every query fail."""
+    """A measure function over (region, version) -> (requests, errors); ``error`` makes every query fail.
 
-    async def measure(gate: ComparisonGate, region: Region, version: str, window: timedelta) -> Measurement:
+    A comparison gate measures the counts; any other gate the error ratio.
+    """
+
+    async def measure(gate: Gate, region: Region, version: str, window: timedelta) -> Measurement:
         if error:
             return Measurement(query="errors", error=error)
         requests, errors = table.get((region.name, version), (0.0, 0.0))
-        return Measurement(query=f"errors[{window.total_seconds():g}s]", value=errors, samples=requests)
+        if not isinstance(gate, ComparisonGate):
+            return Measurement(query="ratio", value=errors / requests if requests else None, samples=requests)
+        return Measurement(
+            query=f"errors[{window.total_seconds():g}s] in {region.name}", value=errors, samples=requests
+        )
 
     return measure
 
@@ -64,7 +72,8 @@ async def test_a_regression_fails_and_each_region_names_its_share_until_then() -
     first = await compare(GATE, request(10), counts(early))
     assert [r.decision for r in first.results] == [GateDecision.PASS, GateDecision.PASS], "no verdict yet"
     assert first.results[0].verdict == "insufficient" and first.state is not None
-    assert "canary-1 needs about " in first.results[0].reason and "canary-2 needs about" in first.results[1].reason
+    assert "; canary-1: about " in first.results[0].reason and "; canary-2: about " in first.results[1].reason
+    assert first.results[0].reason.endswith(" more on the new version")
 
     later = {key: (requests * 30, errors * 30) for key, (requests, errors) in early.items()}
     second = await compare(GATE, request(300, {"vs-control": first.state}), counts(later))
@@ -105,17 +114,23 @@ def rates(new: float, old: float) -> dict[tuple[str, str], tuple[float, float]]:
     return table | {(r, "1.0.0"): (1000.0, 1000 * old) for r in ("canary-1", "canary-2", "rest-1", "rest-2")}
 
 
-async def test_the_incident_guard_holds_a_failure_control_shares_and_only_that() -> None:
+async def test_the_incident_guard_holds_a_failure_the_control_regions_share_and_only_that() -> None:
     both = request(10).model_copy(update={"gates": [GATE, ERROR_RATIO]})
     failure = [threshold_failure("canary-1")]
     everywhere = await guard(failure, both, counts(rates(0.05, 0.048)))
     assert everywhere[0].decision is GateDecision.HOLD
-    assert "the regions still on 1.0.0 fail as much over 5m (4.80% errors there, 5.00% on the new version)" in (
-        everywhere[0].reason
+    assert everywhere[0].reason == (
+        "0.05 breaches; held, not failed: the regions still on version 1.0.0 fail it too "
+        "(rest-1 0.048 breaches <= 0.02; rest-2 0.048 breaches <= 0.02): an incident everywhere, not this release"
     )
     only_here = await guard(failure, both, counts(rates(0.05, 0.01)))
-    assert only_here[0].decision is GateDecision.FAIL, "control at 1 %: this release's failure"
+    assert only_here[0].decision is GateDecision.FAIL, "control within the threshold: this release's failure"
     own = failure[0].model_copy(update={"gate": "vs-control", "kind": "comparison"})
     assert (await guard([own], both, counts(rates(0.05, 0.048))))[0].decision is GateDecision.FAIL
-    alone = request(10).model_copy(update={"gates": [ERROR_RATIO]})
-    assert (await guard(failure, alone, counts(rates(0.05, 0.048))))[0].decision is GateDecision.FAIL, "no comparison"
+
+
+async def test_a_latency_failure_of_the_new_version_alone_is_not_an_incident() -> None:
+    """Equal error rates say nothing about another gate: only that gate, failing in control too, holds."""
+    both = request(10).model_copy(update={"gates": [GATE, ERROR_RATIO]})
+    slow = [threshold_failure("canary-1")]
+    assert (await guard(slow, both, counts(rates(0.001, 0.001))))[0].decision is GateDecision.FAIL

@@ -14,10 +14,10 @@ from temporalio.client import Client
 
 from ringctl.client.lookup import ended_status
 from ringctl.client.releases import send, start_release
-from ringctl.core.plan import Plan
+from ringctl.core.plan import OnFailure, Plan
 from ringctl.providers.sandbox import SandboxWorld
 from ringctl.providers.sandbox_scenario import ANY_VERSION
-from ringctl.workflows.models import ReleaseState, ReleaseStatus, ResumeRequest, RingState
+from ringctl.workflows.models import AbortRequest, ReleaseState, ReleaseStatus, ResumeRequest, RingState
 from ringctl.workflows.ring_release import RingRelease
 from tests.support.plans import SERVICE, gate, make_plan, region, ring
 from tests.support.record_histories import COMPARISON
@@ -87,9 +87,9 @@ async def test_without_evidence_a_ring_halts_at_its_max_and_resume_promotes_it(
         waiting = await wait_for(handle, lambda s: "waiting for evidence" in s.reason)
         assert waiting.state is ReleaseState.BAKING and "halts for a person at" in waiting.reason, waiting.reason
         halted = await wait_for(handle, lambda s: s.state is ReleaseState.HALTED)
-        assert (
-            "ring canary: no evidence either way after 3s (no requests on the new version yet over" in halted.reason
-        ), halted.reason
+        assert "ring canary: no evidence either way after 3s (no requests on the new version yet (" in halted.reason, (
+            halted.reason
+        )
         assert halted.rings[1].state is RingState.HALTED
         answer = await send(client, SERVICE, RingRelease.resume, ResumeRequest(by="alice", reason="low traffic, ok"))
         assert answer.message == "promoting ring canary without evidence"
@@ -120,3 +120,44 @@ async def test_a_failure_shared_with_control_holds_instead_of_rolling_back(
         status = await ended_status(handle, rpc_timeout=None)
     assert status.state is ReleaseState.COMPLETED, status.reason
     assert not _events(status, "gate_failed")
+
+
+async def test_a_retried_ring_starts_its_comparison_afresh(
+    client: Client, task_queue: str, world: SandboxWorld
+) -> None:
+    """on_failure: halt, then resume after the fix: the retry is judged on new counts, not the failed test's."""
+    world.scenario.bad_gates = {"canary-1": {"15.5.0"}}
+    plan = _plan()
+    halting = plan.rings[0].model_copy(update={"on_failure": OnFailure.HALT})
+    plan = plan.model_copy(update={"rings": [halting, *plan.rings[1:]]})
+    async with sandbox_worker(client, task_queue, world):
+        handle = await start_release(
+            client, plan, service=SERVICE, version="15.5.0", started_by="ci", task_queue=task_queue
+        )
+        halted = await wait_for(handle, lambda s: s.state is ReleaseState.HALTED)
+        assert "regression of at least 1.5x established" in halted.reason, halted.reason
+        world.scenario.bad_gates = {}
+        await send(client, SERVICE, RingRelease.resume, ResumeRequest(by="oncall", reason="fixed the flag"))
+        status = await ended_status(handle, rpc_timeout=None)
+    assert status.state is ReleaseState.COMPLETED, status.reason
+    assert len(_events(status, "gate_failed")) == 1 and len(_events(status, "evidence_pass")) == 1
+
+
+async def test_a_ring_holding_on_missing_data_still_halts_at_its_max(
+    client: Client, task_queue: str, world: SandboxWorld
+) -> None:
+    world.scenario.no_data = {"canary-1": {ANY_VERSION}}  # the error-ratio gate has no data: it holds
+    bake = {"min": "1s", "until": "evidence", "max": "3s"}
+    async with sandbox_worker(client, task_queue, world):
+        handle = await start_release(
+            client,
+            _plan(bake, threshold_gate=True),
+            service=SERVICE,
+            version="15.6.0",
+            started_by="ci",
+            task_queue=task_queue,
+        )
+        halted = await wait_for(handle, lambda s: s.state is ReleaseState.HALTED)
+        assert "no evidence either way after 3s" in halted.reason, halted.reason
+        await send(client, SERVICE, RingRelease.abort, AbortRequest(by="oncall", reason="no data in canary"))
+        await ended_status(handle, rpc_timeout=None)

@@ -145,3 +145,21 @@ def test_an_incident_everywhere_holds_instead_of_rolling_back(stack: Stack, metr
     status = stack.cli.wait_state(release, "completed", "rolled_back", timeout=120)
     assert status["state"] == "completed", status["reason"]
     assert not stack.cli.events(status, "gate_failed")
+
+
+def test_a_latency_regression_from_the_histogram_rolls_back(stack: Stack, metrics_bed: MetricsBed) -> None:
+    """The README's latency form: the bad events are requests slower than 0.5 s, counted from the histogram."""
+    count = f"sum(increase(http_request_duration_seconds_count{{{SELECTOR}}}[{{window}}]))"
+    fast = f'sum(increase(http_request_duration_seconds_bucket{{{SELECTOR},le="0.5"}}[{{window}}]))'
+    slow = {**COMPARISON, "name": "slow-vs-control", "query": f"{count} - {fast}", "samples_query": count}
+    start_worker(stack, metrics_bed)
+    for name in TREATED:
+        metrics_bed.breach("cmp-slowness", name, "2.0.0", error_ratio=0.0, latency=0.8, rps=200)
+    for name in CONTROL:
+        metrics_bed.breach("cmp-slowness", name, PREVIOUS, error_ratio=0.0, latency=0.05, rps=200)
+    plan = plan_file(stack.directory, "cmp-slowness", gates=[slow])
+    release = stack.cli.start("cmp-slowness", "2.0.0", plan=str(plan))
+    status = stack.cli.wait_state(release, "rolled_back", "completed", timeout=90)
+    assert status["state"] == "rolled_back", status["reason"]
+    failed = stack.cli.events(status, "gate_failed")[0]["detail"]
+    assert "slow-vs-control in cmp-canary-1: " in failed and "regression of at least 1.5x established" in failed

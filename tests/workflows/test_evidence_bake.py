@@ -8,12 +8,15 @@ version the release replaces).
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
 
 from ringctl.client.lookup import ended_status
 from ringctl.client.releases import send, start_release
+from ringctl.core.constants import MIN_HISTORY_EVENTS
 from ringctl.core.plan import OnFailure, Plan
 from ringctl.providers.sandbox import SandboxWorld
 from ringctl.providers.sandbox_scenario import ANY_VERSION
@@ -21,6 +24,7 @@ from ringctl.workflows.models import AbortRequest, ReleaseState, ReleaseStatus, 
 from ringctl.workflows.ring_release import RingRelease
 from tests.support.plans import SERVICE, gate, make_plan, region, ring
 from tests.support.record_histories import COMPARISON
+from tests.support.release_runs import runs_of
 from tests.support.release_waits import wait_for
 from tests.support.workers import sandbox_worker
 
@@ -161,3 +165,43 @@ async def test_a_ring_holding_on_missing_data_still_halts_at_its_max(
         assert "no evidence either way after 3s" in halted.reason, halted.reason
         await send(client, SERVICE, RingRelease.abort, AbortRequest(by="oncall", reason="no data in canary"))
         await ended_status(handle, rpc_timeout=None)
+
+
+async def test_a_long_wait_for_evidence_continues_as_new_and_halts_once_at_its_max(
+    skipping_env: WorkflowEnvironment, task_queue: str, world: SandboxWorld
+) -> None:
+    """Two hours of looks at 1 m (no traffic in canary) span several runs; the deadline and the test carry over."""
+    client = skipping_env.client
+    world.scenario.no_data = {"canary-1": {ANY_VERSION}}
+    slow = {**COMPARISON, "interval": "1m"}
+    plan = make_plan(
+        staging=ring("staging", region("staging-1"), gates=[]),
+        rings=[
+            ring("canary", region("canary-1"), bake={"min": "10m", "until": "evidence", "max": "2h"}, gates=[slow]),
+            ring("na-eu", region("us-east-1"), region("eu-west-1", "IE"), gates=[]),
+        ],
+    )
+    async with sandbox_worker(client, task_queue, world):
+        handle = await start_release(
+            client,
+            plan,
+            service=SERVICE,
+            version="15.7.0",
+            started_by="ci",
+            task_queue=task_queue,
+            history_limit=MIN_HISTORY_EVENTS,
+        )
+        await skipping_env.sleep(timedelta(hours=2, minutes=5))  # a halt has no timer to skip to: skip by hand
+        latest = client.get_workflow_handle(handle.id)
+        halted = await wait_for(latest, lambda s: s.state is ReleaseState.HALTED, timeout=120)
+        assert "no evidence either way after 2h" in halted.reason, halted.reason
+        assert halted.rings[1].evidence["errors-vs-control"].seconds >= 7000, "the test went on across the runs"
+        # Not through send(): its deadline is wall-clock time, hours behind the skipped workflow clock.
+        await latest.execute_update(RingRelease.abort, AbortRequest(by="oncall", reason="no traffic"))
+        status = await ended_status(handle, rpc_timeout=None)
+    runs = await runs_of(client, handle.id, handle.first_execution_run_id or handle.result_run_id or "")
+    assert len(runs) >= 3, [len(run.events) for run in runs]
+    assert [e.action for e in status.events].count("halt") == 1
+    halt_at = next(e.at for e in status.events if e.action == "halt")
+    baking = next(e.at for e in status.events if e.action == "deploy" and e.region == "canary-1")
+    assert timedelta(hours=2) <= halt_at - baking < timedelta(hours=2, minutes=2), "the max counted once, across runs"

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from ringctl.client.lookup import ended_status
@@ -45,13 +45,17 @@ def _events(status: ReleaseStatus, action: str) -> list[str]:
     return [e.detail for e in status.events if e.action == action]
 
 
+async def _start(client: Client, task_queue: str, plan: Plan, version: str, **extra: Any) -> WorkflowHandle[Any, Any]:
+    """Start a release of ``version`` with ``plan``, as the pipeline ``ci``."""
+    return await start_release(
+        client, plan, service=SERVICE, version=version, started_by="ci", task_queue=task_queue, **extra
+    )
+
+
 async def _released(client: Client, task_queue: str, world: SandboxWorld, version: str) -> ReleaseStatus:
     """Release ``version`` with :func:`_plan` and wait for its end."""
     async with sandbox_worker(client, task_queue, world):
-        handle = await start_release(
-            client, _plan(), service=SERVICE, version=version, started_by="ci", task_queue=task_queue
-        )
-        return await ended_status(handle, rpc_timeout=None)
+        return await ended_status(await _start(client, task_queue, _plan(), version), rpc_timeout=None)
 
 
 async def test_a_regression_against_control_fails_the_ring_with_the_statistic(
@@ -85,9 +89,7 @@ async def test_without_evidence_a_ring_halts_at_its_max_and_resume_promotes_it(
     world.scenario.no_data = {"canary-1": {ANY_VERSION}}  # no traffic in canary at all (Japan at night)
     bake = {"min": "1s", "until": "evidence", "max": "3s"}
     async with sandbox_worker(client, task_queue, world):
-        handle = await start_release(
-            client, _plan(bake), service=SERVICE, version="15.3.0", started_by="ci", task_queue=task_queue
-        )
+        handle = await _start(client, task_queue, _plan(bake), "15.3.0")
         waiting = await wait_for(handle, lambda s: "waiting for evidence" in s.reason)
         assert waiting.state is ReleaseState.BAKING and "halts for a person at" in waiting.reason, waiting.reason
         halted = await wait_for(handle, lambda s: s.state is ReleaseState.HALTED)
@@ -109,14 +111,7 @@ async def test_a_failure_shared_with_control_holds_instead_of_rolling_back(
     everywhere = {ANY_VERSION}
     world.scenario.bad_gates = {"canary-1": everywhere, "us-east-1": everywhere, "eu-west-1": everywhere}
     async with sandbox_worker(client, task_queue, world):
-        handle = await start_release(
-            client,
-            _plan(threshold_gate=True),
-            service=SERVICE,
-            version="15.4.0",
-            started_by="ci",
-            task_queue=task_queue,
-        )
+        handle = await _start(client, task_queue, _plan(threshold_gate=True), "15.4.0")
         held = await wait_for(handle, lambda s: s.state is ReleaseState.HOLDING)
         assert "an incident everywhere, not this release" in held.reason, held.reason
         assert "error-ratio in canary-1" in held.reason
@@ -135,9 +130,7 @@ async def test_a_retried_ring_starts_its_comparison_afresh(
     halting = plan.rings[0].model_copy(update={"on_failure": OnFailure.HALT})
     plan = plan.model_copy(update={"rings": [halting, *plan.rings[1:]]})
     async with sandbox_worker(client, task_queue, world):
-        handle = await start_release(
-            client, plan, service=SERVICE, version="15.5.0", started_by="ci", task_queue=task_queue
-        )
+        handle = await _start(client, task_queue, plan, "15.5.0")
         halted = await wait_for(handle, lambda s: s.state is ReleaseState.HALTED)
         assert "regression of at least 1.5x established" in halted.reason, halted.reason
         world.scenario.bad_gates = {}
@@ -153,14 +146,7 @@ async def test_a_ring_holding_on_missing_data_still_halts_at_its_max(
     world.scenario.no_data = {"canary-1": {ANY_VERSION}}  # the error-ratio gate has no data: it holds
     bake = {"min": "1s", "until": "evidence", "max": "3s"}
     async with sandbox_worker(client, task_queue, world):
-        handle = await start_release(
-            client,
-            _plan(bake, threshold_gate=True),
-            service=SERVICE,
-            version="15.6.0",
-            started_by="ci",
-            task_queue=task_queue,
-        )
+        handle = await _start(client, task_queue, _plan(bake, threshold_gate=True), "15.6.0")
         halted = await wait_for(handle, lambda s: s.state is ReleaseState.HALTED)
         assert "no evidence either way after 3s" in halted.reason, halted.reason
         await send(client, SERVICE, RingRelease.abort, AbortRequest(by="oncall", reason="no data in canary"))
@@ -182,15 +168,7 @@ async def test_a_long_wait_for_evidence_continues_as_new_and_halts_once_at_its_m
         ],
     )
     async with sandbox_worker(client, task_queue, world):
-        handle = await start_release(
-            client,
-            plan,
-            service=SERVICE,
-            version="15.7.0",
-            started_by="ci",
-            task_queue=task_queue,
-            history_limit=MIN_HISTORY_EVENTS,
-        )
+        handle = await _start(client, task_queue, plan, "15.7.0", history_limit=MIN_HISTORY_EVENTS)
         await skipping_env.sleep(timedelta(hours=2, minutes=5))  # a halt has no timer to skip to: skip by hand
         latest = client.get_workflow_handle(handle.id)
         halted = await wait_for(latest, lambda s: s.state is ReleaseState.HALTED, timeout=120)

@@ -26,9 +26,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from ringctl.activities.models import EvaluateGatesInput, GateDecision, GateResult
+from ringctl.activities.models import MISSING_DATA_DECISION, EvaluateGatesInput, GateDecision, GateResult
 from ringctl.core.evidence import Evidence, EvidenceState, Stratum, Verdict, look, start, two_figures
-from ringctl.core.gates import ComparisonGate, Gate, MissingData
+from ringctl.core.gates import ComparisonGate, Gate
 from ringctl.core.plan import Region
 from ringctl.providers.models import Measurement
 
@@ -38,11 +38,6 @@ __all__ = ["Comparison", "Measure", "compare", "strata"]
 Measure = Callable[[Gate, Region, str, timedelta], Awaitable[Measurement]]
 
 _DECISION = {Verdict.FAIL: GateDecision.FAIL, Verdict.PASS: GateDecision.PASS, Verdict.INSUFFICIENT: GateDecision.PASS}
-_MISSING = {
-    MissingData.FAIL: GateDecision.FAIL,
-    MissingData.HOLD: GateDecision.HOLD,
-    MissingData.PASS: GateDecision.PASS,
-}
 
 
 @dataclass(frozen=True)
@@ -66,7 +61,7 @@ async def compare(gate: ComparisonGate, request: EvaluateGatesInput, measure: Me
     window = max(elapsed, timedelta(seconds=1))
     state = request.evidence.get(gate.name) or start(gate.tolerance, gate.confidence)
     before = request.previous_versions
-    control_version = next(iter(before.values()), "")
+    control_version = request.replaced_version
     groups = strata(request.regions, request.control_regions)
 
     async def counts(regions: Sequence[Region], version: str | None) -> list[Measurement]:
@@ -84,7 +79,7 @@ async def compare(gate: ComparisonGate, request: EvaluateGatesInput, measure: Me
         r.name: m.query for group, found in zip(groups, new, strict=True) for r, m in zip(group[0], found, strict=True)
     }
     if failed:
-        decision = _MISSING[gate.missing_data]
+        decision = MISSING_DATA_DECISION[gate.missing_data]
         reason = f"missing data ({gate.missing_data}): {failed[0].error}"
         return Comparison(gate, _results(gate, request.regions, decision, reason, queries, None), None)
     interval = max(elapsed.total_seconds() - state.seconds, 0.0)

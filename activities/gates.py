@@ -20,8 +20,14 @@ from temporalio import activity
 from ringctl.activities import comparison
 from ringctl.activities.boundary import translated
 from ringctl.activities.comparison import Measure
-from ringctl.activities.models import EvaluateGatesInput, GateDecision, GateEvaluation, GateResult
-from ringctl.core.plan import ComparisonGate, Gate, GateKind, MissingData, Region
+from ringctl.activities.models import (
+    MISSING_DATA_DECISION,
+    EvaluateGatesInput,
+    GateDecision,
+    GateEvaluation,
+    GateResult,
+)
+from ringctl.core.plan import ComparisonGate, Gate, GateKind, Region
 from ringctl.core.query import promql_duration, render_query
 from ringctl.providers.interfaces import MetricsSource
 from ringctl.providers.models import Measurement
@@ -33,12 +39,6 @@ INCIDENT = "an incident everywhere, not this release"
 #: Seconds between heartbeats while an evaluation's queries run (the workflow's heartbeat timeout is a few of these).
 HEARTBEAT_EVERY = 1.0
 
-_MISSING = {
-    MissingData.FAIL: GateDecision.FAIL,
-    MissingData.HOLD: GateDecision.HOLD,
-    MissingData.PASS: GateDecision.PASS,
-}
-
 
 def judge(gate: Gate, measurement: Measurement, *more: Measurement) -> tuple[GateDecision, str]:
     """Decide one gate from its measurements (burn-rate gates: short window, then long window).
@@ -47,7 +47,7 @@ def judge(gate: Gate, measurement: Measurement, *more: Measurement) -> tuple[Gat
     series, fewer than ``min_samples`` requests - follows ``gate.missing_data``;
     it never counts as healthy unless that policy is ``pass``.
     """
-    missing = _MISSING[gate.missing_data]
+    missing = MISSING_DATA_DECISION[gate.missing_data]
     measurements = [measurement, *more]
     # One measurement per window names each window; any other count leaves them unnamed.
     labels = gate.window_labels() if len(measurements) == len(gate.windows()) else [""] * len(measurements)
@@ -164,7 +164,7 @@ async def held_for_incident(
     compares with control).
     """
     failing = {r.gate for r in results if r.decision is GateDecision.FAIL and r.kind != GateKind.COMPARISON}
-    previous = next(iter(request.previous_versions.values()), "")
+    previous = request.replaced_version
     shared: dict[str, str] = {}
     for gate in (g for g in request.gates if g.name in failing):
         calls = [[measure(gate, region, previous, w) for w in gate.windows()] for region in request.control_regions]
@@ -179,7 +179,13 @@ async def held_for_incident(
             version = f"version {previous}" if previous else "the previous version"
             shared[gate.name] = f"{HELD}the regions still on {version} fail it too ({'; '.join(failed)}): {INCIDENT}"
     return [
-        r.model_copy(update={"decision": GateDecision.HOLD, "reason": f"{r.reason}; {shared[r.gate]}"})
+        r.model_copy(
+            update={
+                "decision": GateDecision.HOLD,
+                "reason": f"{r.reason}; {shared[r.gate]}",
+                "incident": shared[r.gate],
+            }
+        )
         if r.decision is GateDecision.FAIL and r.gate in shared
         else r
         for r in results

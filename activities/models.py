@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from ringctl.core.evidence import EvidenceState, Finding
-from ringctl.core.plan import Gate, Region
+from ringctl.core.plan import Gate, MissingData, Region
 from ringctl.providers.models import Message, Target, UndoRecord
 
 
@@ -36,6 +36,14 @@ class GateDecision(StrEnum):
     HOLD = "hold"
 
 
+#: What a gate decides on missing or doubtful data, by its ``missing_data``.
+MISSING_DATA_DECISION = {
+    MissingData.FAIL: GateDecision.FAIL,
+    MissingData.HOLD: GateDecision.HOLD,
+    MissingData.PASS: GateDecision.PASS,
+}
+
+
 class GateResult(Message):
     """One evaluated gate in one region: the measurement and the decision taken from it.
 
@@ -59,6 +67,8 @@ class GateResult(Message):
     measured: list[float | None] = []
     #: A comparison gate's look: the statistic, its bounds, the counts, the confidence and the time to evidence.
     evidence: Finding | None = None
+    #: Why a failure holds instead: the control regions fail the gate too (the incident guard's words).
+    incident: str | None = None
 
     @property
     def verdict(self) -> str:
@@ -87,6 +97,11 @@ class EvaluateGatesInput(Message):
     elapsed: timedelta | None = None
     control_regions: list[Region] = []
     evidence: dict[str, EvidenceState] = {}
+
+    @property
+    def replaced_version(self) -> str:
+        """The version this release replaces (in the control regions too), or ``""`` when unknown."""
+        return next(iter(self.previous_versions.values()), "")
 
 
 class GateEvaluation(Message):

@@ -16,7 +16,7 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from ringctl.activities.models import GateDecision, GateEvaluation, GateResult
+    from ringctl.activities.models import GateEvaluation, GateResult
     from ringctl.core.constants import SYSTEM_ACTOR
     from ringctl.core.durations import format_duration
     from ringctl.core.evidence import Verdict
@@ -27,21 +27,23 @@ with workflow.unsafe.imports_passed_through():
 
 __all__ = ["comparison_gates", "halt", "halts", "pending", "record", "start", "waiting_words"]
 
+#: Why a comparison gate without a result has no verdict.
+_FAILED = "the gate evaluation failed"
+
 
 def comparison_gates(gates: list[Gate]) -> list[ComparisonGate]:
     """The gates decided on evidence."""
     return [gate for gate in gates if isinstance(gate, ComparisonGate)]
 
 
-def pending(gates: list[ComparisonGate], results: list[GateResult] | None) -> list[GateResult]:
-    """The comparison results without a verdict (a gate without a result has none); all if ``results`` is None."""
-    if results is None:
-        return [_unknown(gate) for gate in gates]
+def pending(gates: list[ComparisonGate], results: list[GateResult] | None) -> list[str]:
+    """Why each comparison gate without a verdict has none (a gate without a result has none); all if ``results``
+    is None (the evaluation failed)."""
     waiting = []
     for gate in gates:
-        mine = [r for r in results if r.gate == gate.name and r.kind == str(gate.kind)]
-        undecided = [r for r in mine if r.evidence is None or r.evidence.verdict is Verdict.INSUFFICIENT]
-        waiting += undecided if mine else [_unknown(gate)]
+        mine = [r for r in results or [] if r.gate == gate.name and r.kind == str(gate.kind)]
+        undecided = [r.reason for r in mine if r.evidence is None or r.evidence.verdict is Verdict.INSUFFICIENT]
+        waiting += undecided if mine else [_FAILED]
     return waiting
 
 
@@ -58,7 +60,7 @@ def start(status: RingStatus, ring: Ring, gates: list[ComparisonGate]) -> None:
     status.evidence, status.evidence_verdicts = {}, {}
 
 
-def halts(status: RingStatus, waiting: list[GateResult], paused: bool) -> bool:
+def halts(status: RingStatus, waiting: list[str], paused: bool) -> bool:
     """Whether the bake stops to halt for a person: a verdict still missing at its ``max`` (not while paused)."""
     deadline = status.evidence_deadline
     return bool(waiting) and not paused and deadline is not None and workflow.now() >= deadline
@@ -82,36 +84,19 @@ def record(release: Release, ring: Ring, status: RingStatus, evaluation: GateEva
             release.notify(NotificationEvent.EVIDENCE, text, ring=ring.name)
 
 
-def waiting_words(ring: Ring, status: RingStatus, results: list[GateResult]) -> str:
+def waiting_words(ring: Ring, status: RingStatus, waiting: list[str]) -> str:
     """``ring canary: baked 1h; waiting for evidence: ... ; halts for a person at 14:05 UTC``."""
-    why = results[0].reason if results else "no comparison yet"
+    why = waiting[0] if waiting else "no comparison yet"
     text = f"ring {ring.name}: baked {format_duration(ring.bake_min)}; waiting for evidence ({why})"
     if status.evidence_deadline is not None:
         text += f"; halts for a person at {status.evidence_deadline:%Y-%m-%d %H:%M:%S} UTC without it"
     return text
 
 
-async def halt(release: Release, ring: Ring, results: list[GateResult]) -> None:
+async def halt(release: Release, ring: Ring, waiting: list[str]) -> None:
     """Halt the ring at its bake's ``max`` without a verdict; return once a person resumes (promote it)."""
     most = format_duration(ring.bake_max) if ring.bake_max is not None else "its bake"
-    why = results[0].reason if results else "no comparison could be made"
+    why = waiting[0] if waiting else "no comparison could be made"
     reason = f"ring {ring.name}: no evidence either way after {most} ({why}); resume promotes it without evidence"
     await release.halt(ring.name, reason, resume_means=f"promoting ring {ring.name} without evidence")
     release.event(SYSTEM_ACTOR, "promote_without_evidence", ring=ring.name, detail="resumed by a person at the halt")
-
-
-def _unknown(gate: ComparisonGate) -> GateResult:
-    """A stand-in for a comparison gate whose evaluation failed: no verdict."""
-    return GateResult(
-        gate=gate.name,
-        region="",
-        query=gate.query,
-        value=None,
-        threshold=gate.tolerance,
-        comparison=str(gate.comparison),
-        samples=None,
-        decision=GateDecision.HOLD,
-        reason="the gate evaluation failed",
-        evaluated_at=workflow.now(),
-        kind=str(gate.kind),
-    )

@@ -16,7 +16,7 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, CancelledError, FailureError
 
 with workflow.unsafe.imports_passed_through():
-    from ringctl.activities.gates import HELD, INCIDENT, GateActivities
+    from ringctl.activities.gates import GateActivities
     from ringctl.activities.models import EvaluateGatesInput, GateDecision, GateEvaluation, GateResult
     from ringctl.core.constants import PATCH_BAKE_BY_CLOCK, PATCH_LOCAL_GATES, SYSTEM_ACTOR
     from ringctl.core.notifications import NotificationEvent
@@ -161,10 +161,10 @@ async def bake(release: Release, index: int, ring: Ring, resume: Continued | Non
 def _held(evaluation: GateEvaluation | None) -> str:
     """Why a round holds: missing data, or failures held as an incident everywhere (comparison gates)."""
     held = [r for r in evaluation.results if r.decision is GateDecision.HOLD] if evaluation else []
-    shared = [r for r in held if r.reason.endswith(INCIDENT)]
+    shared = [r for r in held if r.incident]
     if shared:
         failed = ", ".join(dict.fromkeys(f"{r.gate} in {r.region}" for r in shared))
-        return f"{failed} {HELD}{shared[0].reason.partition(HELD)[2]}"
+        return f"{failed} {shared[0].incident}"
     return "gates have missing data"
 
 

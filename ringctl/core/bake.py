@@ -19,7 +19,7 @@ from pydantic import BeforeValidator, Field, TypeAdapter, ValidationInfo, model_
 from ringctl.core.durations import Duration, PositiveDuration, format_duration
 from ringctl.core.planchecks import ConfigModel, is_payload
 
-__all__ = ["Bake", "BakeUntil", "EvidenceBake", "bake_max", "bake_min", "bake_words"]
+__all__ = ["Bake", "BakeUntil", "EvidenceBake", "bake_words"]
 
 
 class BakeUntil(StrEnum):
@@ -62,16 +62,6 @@ def _one_form(value: Any, info: ValidationInfo) -> Any:
 
 #: A ring's ``bake``: a duration, or :class:`EvidenceBake`.
 Bake = Annotated[Duration | EvidenceBake, BeforeValidator(_one_form)]
-
-
-def bake_min(bake: timedelta | EvidenceBake) -> timedelta:
-    """The bake's (shortest) time."""
-    return bake.min if isinstance(bake, EvidenceBake) else bake
-
-
-def bake_max(bake: timedelta | EvidenceBake) -> timedelta | None:
-    """When a bake still without evidence halts for a person (``None``: never)."""
-    return bake.max if isinstance(bake, EvidenceBake) else None
 
 
 def bake_words(bake: timedelta | EvidenceBake) -> str:

@@ -27,7 +27,7 @@ from typing import Annotated
 from pydantic import Field, StringConstraints, model_validator
 
 from ringctl.core.alarms import Alarms
-from ringctl.core.bake import Bake, EvidenceBake, bake_max, bake_min
+from ringctl.core.bake import Bake, EvidenceBake
 from ringctl.core.durations import Duration, PositiveDuration
 from ringctl.core.gates import (
     MAX_CONSECUTIVE_HEALTHY,
@@ -137,12 +137,12 @@ class Ring(Model):
     @property
     def bake_min(self) -> timedelta:
         """The bake's time (its ``min`` when it bakes until evidence)."""
-        return bake_min(self.bake)
+        return self.bake.min if isinstance(self.bake, EvidenceBake) else self.bake
 
     @property
     def bake_max(self) -> timedelta | None:
         """When the ring halts for a person if its comparison gates still have no verdict (``None``: never)."""
-        return bake_max(self.bake)
+        return self.bake.max if isinstance(self.bake, EvidenceBake) else None
 
     @property
     def schedule(self) -> RingSchedule:

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import structlog
 
+from ringctl.core.durations import parse_duration
 from ringctl.core.plan import Comparison, Gate, GateKind, Region
 from ringctl.core.query import render_query
 from ringctl.core.versions import image_tag
@@ -358,7 +359,7 @@ class SandboxMetricsSource:
         else:
             breach = Scenario.matches(scenario.bad_gates, region.name, version)
         if gate.kind is GateKind.COMPARISON:
-            requests = SANDBOX_RPS * _seconds(variables["window"])
+            requests = SANDBOX_RPS * parse_duration(variables["window"]).total_seconds()
             return Measurement(query=query, value=requests * (0.04 if breach else 0.01), samples=requests)
         return Measurement(query=query, value=_value(gate, breach), samples=max(gate.min_samples * 10, 1000))
 
@@ -368,11 +369,6 @@ class SandboxMetricsSource:
         await asyncio.sleep(scenario.delay("gates"))
         names = sorted(scenario.alarms.get(region.name, set()))
         return Series(query=query, series=[{"alertname": name, "region": region.name} for name in names])
-
-
-def _seconds(window: str) -> float:
-    """Seconds of a PromQL duration as :func:`~ringctl.core.query.promql_duration` writes it (``37s``, ``500ms``)."""
-    return float(window[:-2]) / 1000 if window.endswith("ms") else float(window.rstrip("s"))
 
 
 def _value(gate: Gate, breach: bool) -> float:
